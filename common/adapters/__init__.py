@@ -1,0 +1,1 @@
+"""Adapters: `local` (embedded, no account) and `gcp` (Google Cloud) for every port."""

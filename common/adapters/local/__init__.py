@@ -1,0 +1,1 @@
+"""Embedded adapters: DuckDB, a folder, SQLite and an in-process queue."""

@@ -1,0 +1,327 @@
+"""`lead-recovery`: run recipes, manage recipes, inspect runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import yaml
+
+from common.errors import LeadRecoveryError, RecipeError
+from common.recipe.loader import META, NAME_PATTERN, list_recipes, load_recipe, validate_all
+from common.recipe.model import RecipeMeta
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+
+
+def _settings(backend: str | None = None, recipes_dir: Path | None = None):  # noqa: ANN202
+    from common.settings import Settings
+
+    overrides: dict[str, Any] = {}
+    if backend:
+        overrides["backend"] = backend
+    if recipes_dir:
+        overrides["recipes_dir"] = recipes_dir
+    return Settings(**overrides)
+
+
+def _friendly(fn: F) -> F:
+    """Turn our errors into one line on stderr and a non-zero exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LeadRecoveryError as err:
+            click.secho(f"error: {err}", fg="red", err=True)
+            code = (
+                EXIT_INVALID
+                if isinstance(err, RecipeError) or "settings" in str(err.where)
+                else EXIT_FAILED
+            )
+            sys.exit(code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _csv_list(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
+
+
+def _as_of(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as err:
+        raise click.BadParameter(
+            f"expected ISO 8601 like 2026-11-20T18:00:00Z, got {value!r}"
+        ) from err
+    if parsed.tzinfo is None:
+        raise click.BadParameter("add a time zone, e.g. 2026-11-20T18:00:00Z")
+    return parsed
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="lead-recovery")
+def main() -> None:
+    """Lead Recovery: find leads who showed interest and stalled, and say why.
+
+    Settings come from LR_* environment variables or a .env file (LR_BACKEND,
+    LR_PROJECT, LR_BUCKET, LR_RECIPES_DIR, ...); see the README.
+    """
+    from common.logging import configure_logging
+
+    configure_logging(
+        os.environ.get("LR_LOG_LEVEL", "INFO"), os.environ.get("LR_LOG_FORMAT", "text")
+    )
+
+
+# --------------------------------------------------------------------------- run
+@main.command()
+@click.option("--recipe", "-r", required=True, help="Recipe folder name under the recipes dir.")
+@click.option(
+    "--backend", type=click.Choice(["local", "gcp"]), help="Override LR_BACKEND for this run."
+)
+@click.option(
+    "--recipes-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Recipes folder (default: recipes/).",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Process only the first N leads.")
+@click.option(
+    "--skip-leads-query", is_flag=True, help="Use the uploaded leads.csv instead of leads.sql."
+)
+@click.option(
+    "--skip-processor",
+    "skip_processors",
+    multiple=True,
+    metavar="NAME",
+    help="Do not run this processor (repeatable); its columns stay, empty.",
+)
+@click.option(
+    "--run-only-processor",
+    "run_only",
+    multiple=True,
+    metavar="NAME",
+    help="Run only these processors (repeatable).",
+)
+@click.option(
+    "--include-columns",
+    callback=_csv_list,
+    metavar="A,B",
+    help="Write only these output columns, in this order.",
+)
+@click.option(
+    "--exclude-columns", callback=_csv_list, metavar="A,B", help="Leave these output columns out."
+)
+@click.option(
+    "--as-of",
+    callback=_as_of,
+    metavar="ISO",
+    help="Reference 'now' for time features (default: run start).",
+)
+@click.option("--run-id", help="Choose the run id (default: <recipe>-<time>-<random>).")
+@click.option("--no-progress", is_flag=True, help="No progress bars (logs only).")
+@_friendly
+def run(
+    recipe: str,
+    backend: str | None,
+    recipes_dir: Path | None,
+    limit: int | None,
+    skip_leads_query: bool,
+    skip_processors: tuple[str, ...],
+    run_only: tuple[str, ...],
+    include_columns: tuple[str, ...],
+    exclude_columns: tuple[str, ...],
+    as_of: datetime | None,
+    run_id: str | None,
+    no_progress: bool,
+) -> None:
+    """Run a recipe end to end and print where its report is.
+
+    With the local backend every step runs here, on DuckDB, a folder and
+    SQLite. With --backend gcp the run request is published to the
+    `recipe-runs` topic and the Cloud Functions do the work.
+    """
+    from common.messages import RunOptions, RunRequest
+    from common.steps.options import check_run_options
+
+    settings = _settings(backend, recipes_dir)
+    loaded = load_recipe(recipe, settings.recipes_dir)  # validate before any work
+    options = RunOptions(
+        limit=limit,
+        skip_leads_query=skip_leads_query,
+        skip_processors=skip_processors,
+        run_only_processors=run_only,
+        include_columns=include_columns,
+        exclude_columns=exclude_columns,
+        as_of=as_of,
+    )
+    check_run_options(loaded, options)
+    if settings.backend == "gcp":
+        from common import chain
+        from common.backends import build_backends
+
+        bus = build_backends(settings).bus
+        request = RunRequest(recipe=recipe, run_id=run_id, options=options)
+        message_id = bus.publish(chain.BY_NAME["fetch_leads"].topic, request)
+        click.echo(
+            f"published run request {message_id} for recipe {recipe} to {settings.topic_prefix}recipe-runs"
+        )
+        click.echo("follow it with: lead-recovery runs list --backend gcp")
+        return
+
+    from common.local_runner import run_recipe
+    from common.steps.context import StepContext
+
+    ctx = StepContext.from_settings(settings)
+    summary = run_recipe(ctx, recipe, options, run_id=run_id, progress=not no_progress)
+    click.echo("")
+    click.echo(f"run        {summary.run_id}  ({summary.status})")
+    click.echo(f"leads      {summary.leads} in {summary.shards} shard(s)")
+    click.echo(f"messages   {summary.messages}")
+    click.echo(f"rows       {summary.rows} written, {summary.ignored} ignored")
+    click.echo(f"time       {summary.seconds:.2f} s")
+    for name, url in summary.outputs.items():
+        click.echo(f"{name:<10} {url}")
+    if summary.status != "succeeded":
+        click.secho(
+            f"run did not succeed: {json.dumps(summary.failures, default=str)}", fg="red", err=True
+        )
+        sys.exit(EXIT_FAILED)
+
+
+# ----------------------------------------------------------------------- recipes
+@main.group()
+def recipes() -> None:
+    """List, validate, scaffold recipes, and print the meta.yml JSON Schema."""
+
+
+_recipes_dir_option = click.option(
+    "--recipes-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Recipes folder (default: LR_RECIPES_DIR or recipes/).",
+)
+
+
+@recipes.command("list")
+@_recipes_dir_option
+@_friendly
+def recipes_list(recipes_dir: Path | None) -> None:
+    """List recipes with their description and schedule."""
+    folder = _settings(recipes_dir=recipes_dir).recipes_dir
+    for name in list_recipes(folder):
+        try:
+            recipe = load_recipe(name, folder)
+        except LeadRecoveryError:
+            click.echo(f"{name:<24} (invalid: run `lead-recovery recipes validate {name}`)")
+            continue
+        schedule = recipe.meta.schedule
+        when = f"[{schedule.cron} {schedule.timezone}]" if schedule else "[manual]"
+        click.echo(f"{name:<24} {when:<34} {recipe.meta.description.strip().splitlines()[0][:80]}")
+
+
+@recipes.command("validate")
+@click.argument("name", required=False)
+@_recipes_dir_option
+@_friendly
+def recipes_validate(name: str | None, recipes_dir: Path | None) -> None:
+    """Validate one recipe (or all): keys, files, SQL parameters, processors, columns."""
+    folder = _settings(recipes_dir=recipes_dir).recipes_dir
+    if name:
+        load_recipe(name, folder)
+        click.echo(f"ok  {name}")
+        return
+    results = validate_all(folder)
+    for recipe, error in results.items():
+        click.echo(f"ok  {recipe}" if error is None else f"ERR {recipe}: {error}")
+    if any(results.values()):
+        sys.exit(EXIT_INVALID)
+
+
+@recipes.command("new")
+@click.argument("name")
+@_recipes_dir_option
+@_friendly
+def recipes_new(name: str, recipes_dir: Path | None) -> None:
+    """Create recipes/NAME with a valid meta.yml, SQL files and a prompt to edit."""
+    folder = _settings(recipes_dir=recipes_dir).recipes_dir
+    if not NAME_PATTERN.match(name):
+        raise RecipeError(
+            "invalid recipe name",
+            where=name,
+            expected="lowercase letters, digits and _ (starting with a letter)",
+        )
+    target = folder / name
+    if target.exists():
+        raise RecipeError("a recipe with this name exists", where=str(target))
+    from common.recipe.scaffold import write_scaffold
+
+    write_scaffold(target)
+    load_recipe(name, folder)
+    click.echo(
+        f"created {target}/ ({META}, leads.sql, conversations.sql, prompt.txt); edit, then run `lead-recovery recipes validate {name}`"
+    )
+
+
+@recipes.command("schema")
+def recipes_schema() -> None:
+    """Print the JSON Schema of meta.yml (for editor completion)."""
+    schema = RecipeMeta.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Lead Recovery recipe meta.yml"
+    click.echo(json.dumps(schema, indent=2))
+
+
+# -------------------------------------------------------------------------- runs
+@main.group()
+def runs() -> None:
+    """Inspect runs recorded in the state store."""
+
+
+@runs.command("list")
+@click.option("--backend", type=click.Choice(["local", "gcp"]), help="Override LR_BACKEND.")
+@click.option("--recipe", help="Only this recipe's runs.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@_friendly
+def runs_list(backend: str | None, recipe: str | None, limit: int) -> None:
+    """Newest runs first: id, status, leads, rows, ignored."""
+    from common.backends import build_backends
+
+    state = build_backends(_settings(backend)).state
+    for run in state.list_runs(recipe, limit):
+        click.echo(
+            f"{run.get('run_id', '?'):<48} {run.get('status', '?'):<10} "
+            f"leads={run.get('leads', '-')} rows={run.get('rows', '-')} ignored={run.get('ignored', '-')}"
+        )
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--backend", type=click.Choice(["local", "gcp"]), help="Override LR_BACKEND.")
+@_friendly
+def runs_show(run_id: str, backend: str | None) -> None:
+    """The run document and every step's status, as YAML."""
+    from common.backends import build_backends
+
+    state = build_backends(_settings(backend)).state
+    run = state.get_run(run_id)
+    if run is None:
+        raise LeadRecoveryError("no such run", where=run_id)
+    run["steps"] = state.list_steps(run_id)
+    click.echo(yaml.safe_dump(run, sort_keys=False, allow_unicode=True))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,129 @@
+"""Trigger decoding shared by the Cloud Functions' thin `main.py` files.
+
+A Pub/Sub-triggered function receives a CloudEvent whose data is
+``{"message": {"data": <base64>, "messageId": ..., "publishTime": ...}}``.
+`TerminalError` is logged, recorded and acknowledged (returning normally);
+anything else propagates so Pub/Sub redelivers (up to the dead-letter limit).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from common.errors import PayloadError, TerminalError
+from common.logging import configure_logging, log_context
+from common.settings import get_settings
+from common.steps.context import StepContext
+from common.steps.dispatch import deliver
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def context() -> StepContext:
+    """Settings, logging and backends, built once per function instance."""
+    settings = get_settings()
+    configure_logging(settings.log_level, "json")
+    return StepContext.from_settings(settings)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def pubsub_envelope(payload: dict[str, Any], *, where: str) -> tuple[bytes, str, datetime | None]:
+    """Data, message id and publish time from a Pub/Sub push/CloudEvent envelope."""
+    message = payload.get("message")
+    if not isinstance(message, dict) or "data" not in message:
+        raise PayloadError(
+            "not a Pub/Sub message envelope", where=where, expected='{"message": {"data": ...}}'
+        )
+    try:
+        data = base64.b64decode(message["data"], validate=True)
+    except (ValueError, TypeError) as err:
+        raise PayloadError("message data is not base64", where=where) from err
+    message_id = str(message.get("messageId") or message.get("message_id") or "")
+    if not message_id:
+        raise PayloadError("Pub/Sub message has no messageId", where=where)
+    return data, message_id, _parse_time(message.get("publishTime") or message.get("publish_time"))
+
+
+def handle_cloud_event(step: str, cloud_event: Any, ctx: StepContext | None = None) -> None:
+    """Run ``step`` for a Pub/Sub CloudEvent; terminal errors are acknowledged."""
+    ctx = ctx or context()
+    trace = (
+        (cloud_event.get("traceparent") or "").split("-")[1:2]
+        if hasattr(cloud_event, "get")
+        else []
+    )
+    with log_context(trace=trace[0] if trace else None, step=step):
+        try:
+            payload = cloud_event.data
+            if isinstance(payload, bytes | str):
+                payload = json.loads(payload)
+            data, message_id, published = pubsub_envelope(payload, where=f"{step} CloudEvent")
+            deliver(
+                ctx,
+                step,
+                data,
+                message_id=message_id,
+                publish_time=published or _parse_time(cloud_event.get("time")),
+            )
+        except TerminalError as err:
+            # Acknowledge: redelivering cannot fix it. The run document says why.
+            log.error("message rejected: %s", err, extra={"fields": {"error": err.to_record()}})
+
+
+def handle_start_http(
+    request: Any, ctx: StepContext | None = None
+) -> tuple[str, int, dict[str, str]]:
+    """Start a run from an HTTP request (``gcloud functions call``, curl, a Pub/Sub push).
+
+    The body is either a run request (``{"recipe": "demo", "options": {...}}``)
+    or a Pub/Sub push envelope wrapping one. Answers 200 with the run id; 400
+    for a bad request or recipe; 405 for non-POST; 503 when worth retrying.
+    """
+    import uuid
+
+    from common.errors import TransientError
+    from common.messages import RunRequest, decode
+    from common.steps.fetch_leads import fetch_leads
+
+    headers = {"Content-Type": "application/json"}
+    if request.method != "POST":
+        return json.dumps({"error": "use POST"}), 405, headers
+    ctx = ctx or context()
+    body = request.get_json(silent=True)
+    with log_context(step="fetch_leads"):
+        try:
+            if not isinstance(body, dict):
+                raise PayloadError(
+                    "body is not a JSON object",
+                    where="fetch-leads HTTP",
+                    expected='{"recipe": "NAME"}',
+                )
+            if "message" in body:
+                data, message_id, published = pubsub_envelope(body, where="fetch-leads push")
+            else:
+                data, message_id, published = (
+                    json.dumps(body).encode(),
+                    f"http-{uuid.uuid4().hex}",
+                    None,
+                )
+            run_request = decode(RunRequest, data, where="fetch-leads request")
+            run_id = fetch_leads(
+                ctx, run_request, event_id=message_id, event_time=published or datetime.now(UTC)
+            )
+        except TerminalError as err:
+            log.error("run request rejected: %s", err)
+            return json.dumps({"error": str(err)}), 400, headers
+        except TransientError as err:
+            return json.dumps({"error": str(err)}), 503, headers
+    return json.dumps({"run_id": run_id}), 200, headers

@@ -1,0 +1,110 @@
+"""Run a recipe end to end in one process: the same steps, driven by the in-process bus."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tqdm import tqdm
+
+from common import chain
+from common.adapters.local.inprocess_bus import Delivery, InProcessBus
+from common.messages import RunOptions, RunRequest
+from common.steps.context import StepContext
+from common.steps.dispatch import deliver, step_for_topic
+
+
+@dataclass
+class RunSummary:
+    """What a finished run did."""
+
+    run_id: str
+    recipe: str
+    leads: int = 0
+    shards: int = 0
+    messages: int = 0
+    rows: int = 0
+    ignored: int = 0
+    seconds: float = 0.0
+    outputs: dict[str, str] = field(default_factory=dict)
+    status: str = "unknown"
+    failures: dict[str, Any] = field(default_factory=dict)
+
+
+def new_run_id(recipe: str, now: datetime) -> str:
+    """A fresh, sortable run id."""
+    return f"{recipe}-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def run_recipe(
+    ctx: StepContext,
+    recipe_name: str,
+    options: RunOptions,
+    *,
+    run_id: str | None = None,
+    progress: bool = True,
+) -> RunSummary:
+    """Validate the recipe, then run every step through an in-process bus.
+
+    Raises:
+        RecipeError: the recipe is invalid (before any work).
+        TerminalError / TransientError: a step failed.
+    """
+    ctx.recipe(recipe_name)  # fail before any work
+    bus = ctx.backends.bus
+    if not isinstance(bus, InProcessBus):
+        raise TypeError("run_recipe drives an InProcessBus; publish a RunRequest for other buses")
+    now = datetime.now(UTC)
+    run_id = run_id or new_run_id(recipe_name, now)
+    request = RunRequest(recipe=recipe_name, run_id=run_id, options=options)
+    started = time.monotonic()
+    bars: dict[str, tqdm] = {}
+
+    def dispatch(delivery: Delivery) -> None:
+        step = step_for_topic(delivery.topic)
+        deliver(ctx, step, delivery.data, message_id=delivery.message_id, publish_time=now)
+        if not progress:
+            return
+        if step not in bars:
+            run = ctx.backends.state.get_run(run_id) or {}
+            total = run.get("shard_count", 0) if chain.BY_NAME[step].per_shard else 1
+            bars[step] = tqdm(
+                total=total, desc=f"{step:<20}", unit="shard" if total != 1 else "run", leave=True
+            )
+        bars[step].update(1)
+
+    bus.publish(chain.BY_NAME["fetch_leads"].topic, request)
+    try:
+        bus.drain(dispatch)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    return summarize_run(ctx, run_id, seconds=time.monotonic() - started)
+
+
+def summarize_run(ctx: StepContext, run_id: str, *, seconds: float | None = None) -> RunSummary:
+    """Collect a run's figures from its document and step marks."""
+    state = ctx.backends.state
+    run = state.get_run(run_id) or {}
+    steps = state.list_steps(run_id)
+    messages = sum(
+        int((s.get("result") or {}).get("messages", 0))
+        for s in steps
+        if s.get("step") == "fetch_conversations"
+    )
+    return RunSummary(
+        run_id=run_id,
+        recipe=run.get("recipe", ""),
+        leads=int(run.get("leads", 0)),
+        shards=int(run.get("shard_count", 0)),
+        messages=messages,
+        rows=int(run.get("rows", 0)),
+        ignored=int(run.get("ignored", 0)),
+        seconds=round(seconds if seconds is not None else float(run.get("seconds", 0.0)), 2),
+        outputs=dict(run.get("outputs", {})),
+        status=run.get("status", "unknown"),
+        failures=dict(run.get("failures", {})),
+    )

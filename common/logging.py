@@ -1,0 +1,111 @@
+"""Structured logs that Cloud Logging understands, readable in a terminal.
+
+Every record carries the labels of the work it belongs to (``run_id``,
+``recipe``, ``step``, ``shard``) from a context variable, so a step sets them
+once and every library log line inherits them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+_labels: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "lr_labels", default=MappingProxyType({})
+)
+_trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("lr_trace", default=None)
+
+_SEVERITY = {
+    logging.DEBUG: "DEBUG",
+    logging.INFO: "INFO",
+    logging.WARNING: "WARNING",
+    logging.ERROR: "ERROR",
+    logging.CRITICAL: "CRITICAL",
+}
+
+
+@contextlib.contextmanager
+def log_context(trace: str | None = None, **labels: Any) -> Iterator[None]:
+    """Add labels (and optionally a trace id) to every log line inside the block."""
+    merged = {**_labels.get(), **{k: str(v) for k, v in labels.items() if v is not None}}
+    token = _labels.set(merged)
+    trace_token = _trace.set(trace) if trace else None
+    try:
+        yield
+    finally:
+        _labels.reset(token)
+        if trace_token is not None:
+            _trace.reset(trace_token)
+
+
+def current_labels() -> dict[str, str]:
+    """The labels in effect (for run documents and tests)."""
+    return dict(_labels.get())
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, in the shape Cloud Logging parses from stdout."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "severity": _SEVERITY.get(record.levelno, "DEFAULT"),
+            "message": record.getMessage(),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "logger": record.name,
+            "logging.googleapis.com/labels": dict(_labels.get()),
+            "logging.googleapis.com/sourceLocation": {
+                "file": record.pathname,
+                "line": record.lineno,
+                "function": record.funcName,
+            },
+        }
+        trace = _trace.get()
+        project = os.environ.get("LR_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT")
+        if trace:
+            entry["logging.googleapis.com/trace"] = (
+                f"projects/{project}/traces/{trace}" if project else trace
+            )
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry["stack_trace"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """Short human lines: time, level, labels, message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        labels = _labels.get()
+        tag = " ".join(f"{k}={v}" for k, v in labels.items() if k in ("recipe", "step", "shard"))
+        stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        line = f"{stamp} {record.levelname:<7} {('[' + tag + '] ') if tag else ''}{record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None) -> None:
+    """Install one handler on the root logger (idempotent)."""
+    stream = stream or sys.stderr
+    use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, "_lead_recovery", False):
+            root.removeHandler(existing)
+    handler._lead_recovery = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for noisy in ("urllib3", "google.auth", "google.api_core", "grpc"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

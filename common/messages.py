@@ -1,0 +1,112 @@
+"""The bodies of every Pub/Sub message between functions: versioned pydantic models.
+
+Large data never rides in a message: a shard's rows live as Parquet in the
+BlobStore and the message carries their paths.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from common.errors import PayloadError
+
+SCHEMA_VERSION = 1
+
+
+class RunOptions(BaseModel):
+    """Options a run carries from its start to its report."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    limit: int | None = Field(None, ge=1, description="Process only the first N leads.")
+    skip_leads_query: bool = Field(
+        False, description="Read the recipe's uploaded leads.csv instead of running leads.sql."
+    )
+    skip_processors: tuple[str, ...] = ()
+    run_only_processors: tuple[str, ...] = ()
+    include_columns: tuple[str, ...] = ()
+    exclude_columns: tuple[str, ...] = ()
+    as_of: datetime | None = Field(
+        None, description="Reference 'now' for time features; defaults to the run's start."
+    )
+
+    @field_validator("as_of")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("as_of must carry a time zone (e.g. 2026-11-20T18:00:00Z)")
+        return value
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+class RunRequest(_Message):
+    """Starts a run: published to ``recipe-runs`` by Scheduler, the CLI or a person."""
+
+    recipe: str = Field(min_length=1)
+    run_id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]{1,120}$", description="Chosen by the caller, or derived."
+    )
+    options: RunOptions = RunOptions()
+
+
+class ShardMessage(_Message):
+    """One shard of a run moving from one per-shard step to the next."""
+
+    run_id: str
+    recipe: str
+    shard_index: int = Field(ge=0)
+    shard_count: int = Field(ge=1)
+    options: RunOptions = RunOptions()
+
+
+class RunMessage(_Message):
+    """A whole run moving between run-level steps (after the fan-in)."""
+
+    run_id: str
+    recipe: str
+    options: RunOptions = RunOptions()
+
+
+M = TypeVar("M", bound=_Message)
+
+
+def decode(model: type[M], data: bytes | str | dict[str, Any], *, where: str) -> M:
+    """Parse a message body; a malformed one raises `PayloadError` naming what failed.
+
+    Args:
+        model: The message class expected.
+        data: Raw bytes/str (JSON) or an already-decoded dict.
+        where: Where it came from, for the error (e.g. ``topic leads-fetched``).
+    """
+    try:
+        obj = json.loads(data) if isinstance(data, bytes | str) else data
+    except (ValueError, UnicodeDecodeError) as err:
+        raise PayloadError(
+            "message body is not JSON", where=where, expected="a JSON object"
+        ) from err
+    if isinstance(obj, dict) and "schema_version" not in obj:
+        obj = {**obj, "schema_version": SCHEMA_VERSION}
+    try:
+        return model.model_validate(obj)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(body)"
+        raise PayloadError(
+            f"invalid {model.__name__} field `{field}`: {first['msg']}",
+            where=where,
+            found=first.get("input"),
+        ) from err
+
+
+def encode(message: _Message) -> bytes:
+    """Serialise a message for the Bus."""
+    return message.model_dump_json(exclude_none=True).encode()

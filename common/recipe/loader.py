@@ -1,0 +1,278 @@
+"""Load and validate a recipe folder before any work starts.
+
+Everything that can be checked without data is checked here: the YAML and its
+keys, the files it names, the SQL parameters, the processors and their params,
+and that every `output_columns` entry is produced by someone.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from common.errors import LeadRecoveryError, RecipeError
+from common.processors.base import LEAD_KEY, Processor
+from common.processors.registry import build as build_processor
+from common.processors.registry import resolve as resolve_processor
+from common.recipe.model import RecipeMeta
+from common.sql import check_parameters, output_columns
+
+META = "meta.yml"
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+LEADS_SQL_PARAMS = {"as_of", "recipe"}
+"""Parameters the pipeline binds in leads SQL."""
+CONVERSATIONS_SQL_PARAMS = {"lead_keys", "as_of", "recipe"}
+"""Parameters the pipeline binds in conversations SQL (`@lead_keys` is required)."""
+
+PIPELINE_COLUMNS = {LEAD_KEY, "ignore_reason"}
+"""Columns the pipeline itself adds, whatever the recipe."""
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated recipe with its files read."""
+
+    name: str
+    path: Path
+    meta: RecipeMeta
+    conversations_sql: str
+    leads_sql: str | None
+    leads_csv: Path | None
+    prompt: str | None
+    lead_columns: tuple[str, ...] | None
+    """Columns the leads source returns, when knowable without running it."""
+
+    def where(self, file: str = META, field: str | None = None) -> str:
+        """`recipes/<name>/<file>: <field>` for error messages."""
+        location = _display(self.path / file)
+        return f"{location}: {field}" if field else location
+
+    def processor_classes(self) -> list[type[Processor]]:
+        """The configured processors' classes, in recipe order."""
+        return [
+            resolve_processor(spec.module, where=self.where(field=f"python_processors[{i}]"))
+            for i, spec in enumerate(self.meta.python_processors)
+        ]
+
+    def produced_columns(self) -> dict[str, str]:
+        """Column → who produces it (lead source, a processor, the LLM, the pipeline)."""
+        produced = {c: "pipeline" for c in PIPELINE_COLUMNS}
+        for column in self.lead_columns or ():
+            produced[column] = "leads"
+        for cls in self.processor_classes():
+            for column in cls.column_names():
+                produced[column] = cls.name
+        schema = (self.meta.llm or {}).get("output_schema") or {}
+        if isinstance(schema, dict):
+            for column in schema:
+                produced[str(column)] = "llm"
+        return produced
+
+
+def list_recipes(recipes_dir: Path) -> list[str]:
+    """Names of the recipe folders (those holding a meta.yml), sorted."""
+    if not recipes_dir.is_dir():
+        return []
+    return sorted(p.parent.name for p in recipes_dir.glob(f"*/{META}"))
+
+
+def _read_meta(path: Path) -> RecipeMeta:
+    where = _display(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f"line {mark.line + 1}" if mark else "(unknown line)"
+        raise RecipeError(
+            f"not valid YAML at {line}: {getattr(err, 'problem', err)}", where=where
+        ) from err
+    if not isinstance(raw, dict):
+        raise RecipeError(
+            "top level must be a mapping of keys", where=where, found=type(raw).__name__
+        )
+    try:
+        return RecipeMeta.model_validate(raw)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            field = _loc(e["loc"])
+            if e["type"] == "extra_forbidden":
+                parent = RecipeMeta
+                valid = sorted(parent.model_fields) if len(e["loc"]) == 1 else []
+                hint = difflib.get_close_matches(str(e["loc"][-1]), valid, n=1)
+                problems.append(
+                    f"{field}: unknown key" + (f"; did you mean `{hint[0]}`?" if hint else "")
+                )
+            else:
+                problems.append(f"{field}: {e['msg']} (found {e.get('input')!r})")
+        raise RecipeError("; ".join(problems), where=where) from err
+
+
+def _read_optional(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def _csv_header(path: Path) -> tuple[str, ...]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle), [])
+    if LEAD_KEY not in header:
+        raise RecipeError(
+            f"uploaded leads need a `{LEAD_KEY}` column", where=_display(path), found=header
+        )
+    return tuple(header)
+
+
+def load_recipe(name: str, recipes_dir: Path) -> Recipe:
+    """Load ``recipes_dir/name`` and validate everything that can be checked before running.
+
+    Raises:
+        RecipeError: with one message naming the file, the field and what was expected.
+    """
+    path = recipes_dir / name
+    if not (path / META).is_file():
+        known = list_recipes(recipes_dir)
+        hint = difflib.get_close_matches(name, known, n=1)
+        raise RecipeError(
+            f"no recipe `{name}`" + (f"; did you mean `{hint[0]}`?" if hint else ""),
+            where=_display(recipes_dir),
+            expected="one of " + (", ".join(known) or "(none: create one with `recipes new`)"),
+        )
+    meta = _read_meta(path / META)
+    meta_where = _display(path / META)
+
+    conversations = _read_optional(path / meta.conversations_sql)
+    if conversations is None:
+        raise RecipeError(
+            f"conversations_sql: file `{meta.conversations_sql}` not found",
+            where=meta_where,
+            expected=f"a BigQuery SQL file at {_display(path / meta.conversations_sql)}",
+        )
+    conv_where = _display(path / meta.conversations_sql)
+    used = check_parameters(conversations, CONVERSATIONS_SQL_PARAMS, where=conv_where)
+    if "lead_keys" not in used:
+        raise RecipeError(
+            "conversations SQL must filter by the shard's leads",
+            where=conv_where,
+            expected="`WHERE lead_key IN UNNEST(@lead_keys)`",
+        )
+
+    leads_sql = _read_optional(path / meta.leads_sql)
+    leads_csv = path / meta.leads_csv if (path / meta.leads_csv).is_file() else None
+    explicit = meta.model_fields_set
+    if leads_sql is None and "leads_sql" in explicit:
+        raise RecipeError(
+            f"leads_sql: file `{meta.leads_sql}` not found",
+            where=meta_where,
+            expected=f"a BigQuery SQL file at {_display(path / meta.leads_sql)}",
+        )
+    if leads_sql is None and leads_csv is None:
+        raise RecipeError(
+            "the recipe has no leads source",
+            where=meta_where,
+            expected=f"`{meta.leads_sql}` (leads SQL) or `{meta.leads_csv}` (uploaded leads) in the recipe folder",
+        )
+    lead_columns: tuple[str, ...] | None = None
+    if leads_sql is not None:
+        leads_where = _display(path / meta.leads_sql)
+        check_parameters(leads_sql, LEADS_SQL_PARAMS, where=leads_where)
+        selected = output_columns(leads_sql, where=leads_where)
+        if selected is not None:
+            if LEAD_KEY not in selected:
+                raise RecipeError(
+                    f"leads SQL must return a `{LEAD_KEY}` column",
+                    where=leads_where,
+                    found=selected,
+                )
+            lead_columns = tuple(selected)
+    if leads_csv is not None:
+        header = _csv_header(leads_csv)
+        lead_columns = tuple(dict.fromkeys((*(lead_columns or ()), *header)))
+
+    prompt = _read_optional(path / meta.prompt_file)
+    if meta.llm is not None and prompt is None:
+        raise RecipeError(
+            f"prompt_file: file `{meta.prompt_file}` not found",
+            where=meta_where,
+            expected="LLM instructions next to meta.yml (the recipe has an `llm` section)",
+        )
+
+    recipe = Recipe(
+        name=name,
+        path=path,
+        meta=meta,
+        conversations_sql=conversations,
+        leads_sql=leads_sql,
+        leads_csv=leads_csv,
+        prompt=prompt,
+        lead_columns=lead_columns,
+    )
+    _check_processors(recipe)
+    _check_output_columns(recipe)
+    return recipe
+
+
+def _check_processors(recipe: Recipe) -> None:
+    from datetime import UTC, datetime
+
+    from common.processors import ProcessorContext
+
+    context = ProcessorContext(as_of=datetime.now(UTC), timezone=recipe.meta.timezone)
+    names = []
+    for i, spec in enumerate(recipe.meta.python_processors):
+        where = recipe.where(field=f"python_processors[{i}]")
+        processor = build_processor(spec.module, spec.params, context, where=where)
+        if processor.name in names:
+            raise RecipeError(f"{processor.name} is listed twice", where=where)
+        names.append(processor.name)
+
+
+def _check_output_columns(recipe: Recipe) -> None:
+    if recipe.lead_columns is None:
+        # `SELECT *` in leads SQL: lead columns are unknown until it runs, so any
+        # name could be one; the report step checks again against real columns.
+        return
+    produced = recipe.produced_columns()
+    for i, column in enumerate(recipe.meta.output_columns):
+        if column not in produced:
+            hint = difflib.get_close_matches(column, list(produced), n=1, cutoff=0.5)
+            hint = hint or [c for c in produced if c.lower() == column.lower()][:1]
+            raise RecipeError(
+                f"`{column}`: no processor, lead column or LLM field produces this column"
+                + (f"; did you mean `{hint[0]}`?" if hint else ""),
+                where=recipe.where(field=f"output_columns[{i}]"),
+                expected="one of " + ", ".join(sorted(produced)),
+            )
+
+
+def validate_all(recipes_dir: Path) -> dict[str, LeadRecoveryError | None]:
+    """Validate every recipe; name → error (None when valid)."""
+    results: dict[str, LeadRecoveryError | None] = {}
+    for name in list_recipes(recipes_dir):
+        try:
+            load_recipe(name, recipes_dir)
+            results[name] = None
+        except LeadRecoveryError as err:
+            results[name] = err
+    return results

@@ -1,0 +1,111 @@
+"""The pydantic model of `meta.yml` (recipe schema version 2).
+
+Unknown keys are errors everywhere, so a typo never passes silently.
+`lead-recovery recipes schema` prints this model as JSON Schema for editors.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/Mexico_City)") from err
+    return value
+
+
+class ProcessorSpec(_Strict):
+    """One entry of `python_processors`."""
+
+    module: str = Field(
+        description="Processor name (`TemporalProcessor`) or module path "
+        "(`common.processors.temporal.TemporalProcessor`)."
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="The processor's params.")
+
+
+class BehaviorFlags(_Strict):
+    """Switches that change how the pipeline treats a recipe."""
+
+    skip_detailed_temporal_processing: bool = Field(
+        False, description="Compute only the essential timestamps in TemporalProcessor."
+    )
+
+
+class Schedule(_Strict):
+    """When Cloud Scheduler starts this recipe."""
+
+    cron: str = Field(description="Unix cron, five fields, e.g. `0 10-18 * * 1-5`.")
+    timezone: str = Field("UTC", description="IANA time zone the cron is read in.")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        fields = value.split()
+        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+            raise ValueError(f"expected five cron fields like `0 10-18 * * 1-5`, got {value!r}")
+        return value
+
+    _zone = field_validator("timezone")(classmethod(lambda cls, v: _check_zone(v)))
+
+
+class GSheets(_Strict):
+    """The Google Sheet the report keeps up to date."""
+
+    sheet_id: str = Field(min_length=10, description="The id in the sheet's URL (`/d/<id>/edit`).")
+    worksheet: str | None = Field(None, description="Tab name; the first tab when omitted.")
+
+
+class RecipeMeta(_Strict):
+    """`recipes/<name>/meta.yml`."""
+
+    recipe_schema_version: Literal[2] = Field(description="Always 2 for this format.")
+    description: str = Field(min_length=1, description="What the recipe finds, for people.")
+    leads_sql: str = Field("leads.sql", description="BigQuery SQL returning the target leads.")
+    conversations_sql: str = Field(
+        "conversations.sql", description="BigQuery SQL returning messages for `@lead_keys`."
+    )
+    prompt_file: str = Field("prompt.txt", description="LLM instructions (when `llm` is set).")
+    leads_csv: str = Field(
+        "leads.csv",
+        description="Uploaded leads, used with --skip-leads-query or without leads SQL.",
+    )
+    timezone: str = Field("UTC", description="IANA zone for time features and business hours.")
+    shard_size: int = Field(500, ge=1, le=100_000, description="Leads per shard (per message).")
+    python_processors: list[ProcessorSpec] = Field(
+        default_factory=list, description="Processors to run, in order, with their params."
+    )
+    output_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns of the analysis CSV, in order; empty means every column.",
+    )
+    behavior_flags: BehaviorFlags = Field(default_factory=BehaviorFlags)
+    schedule: Schedule | None = None
+    gsheets: GSheets | None = None
+    llm: dict[str, Any] | None = Field(
+        None, description="LLM section (provider, model, output schema); validated by summarize."
+    )
+
+    _zone = field_validator("timezone")(classmethod(lambda cls, v: _check_zone(v)))
+
+    @field_validator("output_columns")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        seen: set[str] = set()
+        dupes = [c for c in value if c in seen or seen.add(c)]  # type: ignore[func-returns-value]
+        if dupes:
+            raise ValueError(f"columns listed twice: {', '.join(dupes)}")
+        return value

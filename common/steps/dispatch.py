@@ -1,0 +1,57 @@
+"""Route a delivered message to the step that consumes its topic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from common import chain
+from common.errors import PayloadError
+from common.messages import RunMessage, RunRequest, ShardMessage, decode
+from common.steps.context import StepContext
+from common.steps.fetch_conversations import fetch_conversations
+from common.steps.fetch_leads import fetch_leads
+from common.steps.process import process
+from common.steps.report import report
+
+
+def deliver(
+    ctx: StepContext,
+    step: str,
+    data: bytes | str | dict,
+    *,
+    message_id: str,
+    publish_time: datetime | None = None,
+) -> None:
+    """Decode ``data`` as the message ``step`` consumes and run the step.
+
+    Raises:
+        PayloadError: the body does not match the step's message schema.
+        TerminalError / TransientError: from the step itself.
+    """
+    stage = chain.BY_NAME.get(step)
+    if stage is None or not stage.available:
+        raise PayloadError(f"no step `{step}` in this release", where="dispatch")
+    where = f"topic {stage.topic}, message {message_id}"
+    if step == "fetch_leads":
+        fetch_leads(
+            ctx,
+            decode(RunRequest, data, where=where),
+            event_id=message_id,
+            event_time=publish_time or datetime.now(UTC),
+        )
+    elif step == "fetch_conversations":
+        fetch_conversations(ctx, decode(ShardMessage, data, where=where))
+    elif step == "process":
+        process(ctx, decode(ShardMessage, data, where=where))
+    elif step == "report":
+        report(ctx, decode(RunMessage, data, where=where))
+    else:  # pragma: no cover - guarded by `available`
+        raise PayloadError(f"step `{step}` has no handler", where="dispatch")
+
+
+def step_for_topic(topic: str) -> str:
+    """The step that consumes ``topic`` (topic names may carry a deployment prefix)."""
+    for stage in chain.STAGES:
+        if topic == stage.topic or topic.endswith("/" + stage.topic) or topic.endswith(stage.topic):
+            return stage.name
+    raise PayloadError("no step consumes this topic", where="dispatch", found=topic)

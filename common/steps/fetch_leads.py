@@ -1,0 +1,146 @@
+"""fetch-leads: start a run, read the target leads, split them into shards."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from common import chain, layout
+from common.errors import DataError
+from common.messages import RunMessage, RunRequest, ShardMessage
+from common.ports import StepKey
+from common.processors.base import LEAD_KEY
+from common.recipe import Recipe
+from common.steps.context import StepContext
+from common.steps.io import write_frame
+from common.steps.runner import run_once
+
+log = logging.getLogger(__name__)
+STEP = "fetch_leads"
+
+
+def derive_run_id(recipe: str, event_id: str, event_time: datetime) -> str:
+    """A run id that is the same for every delivery of the same start message."""
+    digest = hashlib.sha256(event_id.encode()).hexdigest()[:8]
+    return f"{recipe}-{event_time.astimezone(UTC):%Y%m%dT%H%M%S}-{digest}"
+
+
+def _read_leads(
+    ctx: StepContext, recipe: Recipe, request: RunRequest, as_of: datetime
+) -> pl.DataFrame:
+    options = request.options
+    blobs = ctx.backends.blobs
+    if options.skip_leads_query or recipe.leads_sql is None:
+        uploaded = layout.uploaded_leads_key(recipe.name)
+        if blobs.exists(uploaded):
+            source, data = blobs.url(uploaded), blobs.get_bytes(uploaded)
+        elif recipe.leads_csv is not None:
+            source, data = str(recipe.leads_csv), recipe.leads_csv.read_bytes()
+        else:
+            raise DataError(
+                "no uploaded leads to read",
+                where=recipe.where(),
+                expected=f"{blobs.url(uploaded)} or {recipe.meta.leads_csv} in the recipe folder",
+            )
+        frame = pl.read_csv(io.BytesIO(data), infer_schema=False)
+        log.info("read %d leads from %s", frame.height, source)
+    else:
+        table = ctx.backends.warehouse.query(
+            recipe.leads_sql,
+            {"as_of": as_of, "recipe": recipe.name},
+            where=recipe.where(recipe.meta.leads_sql),
+        )
+        frame = pl.from_arrow(table)  # type: ignore[assignment]
+        log.info("leads query returned %d rows", frame.height)
+    if LEAD_KEY not in frame.columns:
+        raise DataError(
+            f"leads have no `{LEAD_KEY}` column",
+            where=recipe.where(recipe.meta.leads_sql),
+            found=frame.columns,
+        )
+    frame = frame.with_columns(pl.col(LEAD_KEY).cast(pl.String)).filter(
+        pl.col(LEAD_KEY).is_not_null()
+    )
+    duplicates = frame.height - frame[LEAD_KEY].n_unique()
+    if duplicates:
+        log.warning("dropping %d duplicate lead rows (same %s)", duplicates, LEAD_KEY)
+        frame = frame.unique(subset=[LEAD_KEY], keep="first", maintain_order=True)
+    if options.limit is not None:
+        frame = frame.head(options.limit)
+    return frame
+
+
+def fetch_leads(
+    ctx: StepContext, request: RunRequest, *, event_id: str, event_time: datetime
+) -> str:
+    """Start (or resume) the run for ``request`` and publish one message per shard.
+
+    Args:
+        ctx: Settings and backends.
+        request: The start message.
+        event_id: Id of the delivery (Pub/Sub message id): the same on redelivery.
+        event_time: When the start message was published.
+
+    Returns:
+        The run id.
+    """
+    run_id = request.run_id or derive_run_id(request.recipe, event_id, event_time)
+    state = ctx.backends.state
+    as_of = request.options.as_of or event_time
+    state.create_run(
+        run_id,
+        {
+            "run_id": run_id,
+            "recipe": request.recipe,
+            "status": "running",
+            "created_at": datetime.now(UTC).isoformat(),
+            "started_at": event_time.astimezone(UTC).isoformat(),
+            "as_of": as_of.astimezone(UTC).isoformat(),
+            "options": request.options.model_dump(mode="json", exclude_none=True),
+        },
+    )
+    # A redelivery resumes the run as first recorded (same as-of, same outputs folder).
+    run = state.get_run(run_id) or {}
+    as_of = datetime.fromisoformat(run.get("as_of", as_of.isoformat()))
+    options = request.options.model_copy(update={"as_of": as_of})
+
+    def work() -> dict[str, Any]:
+        recipe = ctx.recipe(request.recipe)
+        leads = _read_leads(ctx, recipe, request, as_of)
+        size = recipe.meta.shard_size
+        shard_count = math.ceil(leads.height / size)
+        for index in range(shard_count):
+            write_frame(
+                ctx.backends.blobs,
+                layout.shard_key(run_id, "leads", index),
+                leads.slice(index * size, size),
+            )
+        state.update_run(run_id, {"shard_count": shard_count, "leads": leads.height})
+        nxt = chain.next_stage(recipe, STEP)
+        if shard_count == 0:
+            # Nothing to fetch: the (empty) report still runs so `latest` tells the truth.
+            ctx.backends.bus.publish(
+                chain.BY_NAME["report"].topic,
+                RunMessage(run_id=run_id, recipe=recipe.name, options=options),
+            )
+        for index in range(shard_count):
+            ctx.backends.bus.publish(
+                nxt.topic,
+                ShardMessage(
+                    run_id=run_id,
+                    recipe=recipe.name,
+                    shard_index=index,
+                    shard_count=shard_count,
+                    options=options,
+                ),
+            )
+        return {"leads": leads.height, "shards": shard_count}
+
+    run_once(ctx, StepKey(run_id, STEP), work, recipe=request.recipe)
+    return run_id

@@ -1,0 +1,109 @@
+"""process: run the recipe's processors over one shard's messages, whole-frame."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import polars as pl
+
+from common import chain, layout
+from common.errors import TerminalError
+from common.messages import RunOptions, ShardMessage
+from common.ports import StepKey
+from common.processors import ProcessorContext
+from common.processors.base import LEAD_KEY, Processor, normalize_messages
+from common.processors.registry import build
+from common.recipe import Recipe
+from common.steps.context import StepContext
+from common.steps.fanin import shard_finished
+from common.steps.io import read_frame, write_frame
+from common.steps.runner import run_once
+
+STEP = "process"
+NO_MESSAGES = "no messages found for this lead"
+
+
+def select_processors(recipe: Recipe, options: RunOptions) -> tuple[list[int], list[int]]:
+    """Indices of the recipe's processors to run and to skip, per the run options.
+
+    Raises:
+        TerminalError: an option names a processor the recipe does not configure.
+    """
+    names = [cls.name for cls in recipe.processor_classes()]
+    for flag, asked in (
+        ("--skip-processor", options.skip_processors),
+        ("--run-only-processor", options.run_only_processors),
+    ):
+        for name in asked:
+            if name.rsplit(".", 1)[-1] not in names:
+                hint = difflib.get_close_matches(name, names, n=1)
+                raise TerminalError(
+                    f"{flag} {name}: the recipe does not configure this processor"
+                    + (f"; did you mean `{hint[0]}`?" if hint else ""),
+                    where=recipe.where(field="python_processors"),
+                    expected="one of " + (", ".join(names) or "(none configured)"),
+                )
+    skip = {n.rsplit(".", 1)[-1] for n in options.skip_processors}
+    only = {n.rsplit(".", 1)[-1] for n in options.run_only_processors}
+    run = [i for i, n in enumerate(names) if n not in skip and (not only or n in only)]
+    return run, [i for i in range(len(names)) if i not in run]
+
+
+def compute_features(
+    recipe: Recipe, options: RunOptions, leads: pl.DataFrame, messages: pl.DataFrame
+) -> pl.DataFrame:
+    """Leads joined with every processor's columns (null for skipped processors).
+
+    Leads without any message get ``ignore_reason``; the report writes them to
+    ``ignored.csv``.
+    """
+    if options.as_of is None:
+        raise TerminalError("the run has no as-of time", where="process", expected="options.as_of")
+    context = ProcessorContext(
+        as_of=options.as_of,
+        timezone=recipe.meta.timezone,
+        behavior_flags=recipe.meta.behavior_flags.model_dump(),
+    )
+    messages = normalize_messages(messages)
+    run, skipped = select_processors(recipe, options)
+    features = leads
+    for i, spec in enumerate(recipe.meta.python_processors):
+        where = recipe.where(field=f"python_processors[{i}]")
+        processor: Processor = build(spec.module, spec.params, context, where=where)
+        if i in run:
+            features = features.join(processor.run(messages), on=LEAD_KEY, how="left")
+        else:
+            features = features.with_columns(processor.empty_columns())
+    has_messages = pl.col(LEAD_KEY).is_in(messages[LEAD_KEY].unique().implode())
+    return features.with_columns(
+        pl.when(has_messages)
+        .then(None)
+        .otherwise(pl.lit(NO_MESSAGES))
+        .cast(pl.String)
+        .alias("ignore_reason")
+    )
+
+
+def process(ctx: StepContext, message: ShardMessage) -> None:
+    """Compute the shard's features and hand it to the next stage (or the fan-in)."""
+
+    def work() -> dict[str, Any]:
+        recipe = ctx.recipe(message.recipe)
+        blobs = ctx.backends.blobs
+        leads = read_frame(blobs, layout.shard_key(message.run_id, "leads", message.shard_index))
+        messages = read_frame(
+            blobs, layout.shard_key(message.run_id, "conversations", message.shard_index)
+        )
+        features = compute_features(recipe, message.options, leads, messages)
+        write_frame(
+            blobs, layout.shard_key(message.run_id, "features", message.shard_index), features
+        )
+        if chain.is_last_shard_stage(recipe, STEP):
+            shard_finished(ctx, recipe, STEP, message)
+        else:
+            ctx.backends.bus.publish(chain.next_stage(recipe, STEP).topic, message)
+        ignored = features.filter(pl.col("ignore_reason").is_not_null()).height
+        return {"rows": features.height, "ignored": ignored}
+
+    run_once(ctx, StepKey(message.run_id, STEP, message.shard_index), work, recipe=message.recipe)

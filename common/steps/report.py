@@ -1,0 +1,139 @@
+"""report: merge the run's shards, choose the columns, write the CSVs and `latest`."""
+
+from __future__ import annotations
+
+import difflib
+import io
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from common import layout
+from common.errors import DataError, TerminalError, TransientError
+from common.messages import RunMessage, RunOptions
+from common.ports import StepKey
+from common.processors.base import LEAD_KEY
+from common.recipe import Recipe
+from common.steps.context import StepContext
+from common.steps.io import read_frame
+from common.steps.runner import run_once
+
+log = logging.getLogger(__name__)
+STEP = "report"
+IGNORE = "ignore_reason"
+
+
+def requested_columns(
+    recipe: Recipe, options: RunOptions, available: list[str] | None = None
+) -> list[str]:
+    """The analysis CSV's columns, in order, before looking at data.
+
+    ``output_columns`` (or every available column when empty), then
+    ``--include-columns`` keeps only those named (in their order), then
+    ``--exclude-columns`` drops.
+
+    Raises:
+        TerminalError: an include/exclude name is not an output column.
+    """
+    base = list(recipe.meta.output_columns) or [c for c in available or () if c != IGNORE]
+    if not base:  # every column, not yet known: the flags are checked at report time
+        return list(options.include_columns)
+    for flag, names in (
+        ("--include-columns", options.include_columns),
+        ("--exclude-columns", options.exclude_columns),
+    ):
+        unknown = [n for n in names if n not in base]
+        if unknown:
+            hint = difflib.get_close_matches(unknown[0], base, n=1)
+            raise TerminalError(
+                f"{flag}: `{unknown[0]}` is not an output column"
+                + (f"; did you mean `{hint[0]}`?" if hint else ""),
+                where=recipe.where(field="output_columns"),
+                expected="one of " + ", ".join(base),
+            )
+    columns = list(options.include_columns) or base
+    return [c for c in columns if c not in set(options.exclude_columns)]
+
+
+def choose_columns(frame_columns: list[str], recipe: Recipe, options: RunOptions) -> list[str]:
+    """`requested_columns`, checked against the merged frame's real columns."""
+    columns = requested_columns(recipe, options, frame_columns)
+    absent = [c for c in columns if c not in frame_columns]
+    if absent:
+        raise DataError(
+            f"column `{absent[0]}` is listed but no lead column, processor or LLM field produced it",
+            where=recipe.where(field="output_columns"),
+            expected="one of " + ", ".join(c for c in frame_columns if c != IGNORE),
+        )
+    return columns
+
+
+def to_csv(frame: pl.DataFrame) -> bytes:
+    """CSV bytes with ISO 8601 timestamps."""
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, datetime_format="%Y-%m-%dT%H:%M:%S%.f%:z")
+    return buffer.getvalue()
+
+
+def merge_shards(ctx: StepContext, run_id: str, shard_count: int) -> pl.DataFrame:
+    """All feature shards of a run, ordered by lead key."""
+    blobs = ctx.backends.blobs
+    keys = [layout.shard_key(run_id, "features", i) for i in range(shard_count)]
+    missing = [k for k in keys if not blobs.exists(k)]
+    if missing:
+        raise TransientError(
+            f"{len(missing)} of {shard_count} shards are not written yet", where=missing[0]
+        )
+    if not keys:
+        return pl.DataFrame(
+            {LEAD_KEY: [], IGNORE: []}, schema={LEAD_KEY: pl.String, IGNORE: pl.String}
+        )
+    frames = [read_frame(blobs, k) for k in keys]
+    return pl.concat(frames, how="diagonal_relaxed").sort(LEAD_KEY)
+
+
+def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
+    """Write ``<recipe>_analysis.csv``, ``ignored.csv`` and the ``latest`` copies, once per run."""
+    state = ctx.backends.state
+
+    def work() -> dict[str, Any]:
+        recipe = ctx.recipe(message.recipe)
+        run = state.get_run(message.run_id) or {}
+        if "shard_count" not in run:
+            raise TransientError("the run document has no shard count yet", where=message.run_id)
+        merged = merge_shards(ctx, message.run_id, int(run["shard_count"]))
+        kept = merged.filter(pl.col(IGNORE).is_null())
+        ignored = merged.filter(pl.col(IGNORE).is_not_null())
+        columns = choose_columns(merged.columns, recipe, message.options)
+        analysis_csv = to_csv(kept.select(columns))
+        ignored_cols = [LEAD_KEY, IGNORE] + [c for c in columns if c != LEAD_KEY]
+        ignored_csv = to_csv(ignored.select([c for c in ignored_cols if c in ignored.columns]))
+
+        stamp = layout.run_stamp(datetime.fromisoformat(run["started_at"]))
+        blobs = ctx.backends.blobs
+        analysis_key = layout.output_key(recipe.name, stamp, f"{recipe.name}_analysis.csv")
+        ignored_key = layout.output_key(recipe.name, stamp, "ignored.csv")
+        blobs.put_bytes(analysis_key, analysis_csv, "text/csv")
+        blobs.put_bytes(ignored_key, ignored_csv, "text/csv")
+        blobs.put_bytes(layout.latest_key(recipe.name, "latest.csv"), analysis_csv, "text/csv")
+        blobs.put_bytes(
+            layout.latest_key(recipe.name, "latest_ignored.csv"), ignored_csv, "text/csv"
+        )
+        outputs = {"analysis": blobs.url(analysis_key), "ignored": blobs.url(ignored_key)}
+        finished = datetime.now(UTC)
+        started = datetime.fromisoformat(run.get("created_at", run["started_at"]))
+        summary = {
+            "status": "succeeded",
+            "finished_at": finished.isoformat(),
+            "seconds": round((finished - started).total_seconds(), 3),
+            "rows": kept.height,
+            "ignored": ignored.height,
+            "outputs": outputs,
+        }
+        state.update_run(message.run_id, summary)
+        log.info("report written to %s", outputs["analysis"])
+        return {"rows": kept.height, "ignored": ignored.height, "outputs": outputs}
+
+    return run_once(ctx, StepKey(message.run_id, STEP), work, recipe=message.recipe)

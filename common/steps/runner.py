@@ -1,0 +1,67 @@
+"""Exactly-once effects on at-least-once delivery: claim, work, mark done.
+
+Every invocation is keyed ``(run_id, step, shard)``. A finished key is
+acknowledged without work; a key held by a live claim elsewhere raises
+`TransientError` (redeliver later); a terminal failure is recorded on the run
+document and acknowledged so it does not loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from common.errors import LeadRecoveryError, TerminalError, TransientError
+from common.logging import log_context
+from common.ports import StepKey, StepStatus
+from common.steps.context import StepContext
+
+log = logging.getLogger(__name__)
+
+
+def run_once(
+    ctx: StepContext,
+    key: StepKey,
+    work: Callable[[], dict[str, Any]],
+    *,
+    recipe: str,
+) -> dict[str, Any] | None:
+    """Run ``work`` once for ``key``; returns its result, or None when it was already done.
+
+    Raises:
+        TransientError: the work failed in a way worth retrying, or another
+            worker is doing it right now.
+    """
+    state = ctx.backends.state
+    shard = None if key.shard < 0 else key.shard
+    with log_context(run_id=key.run_id, recipe=recipe, step=key.step, shard=shard):
+        status = state.begin_step(key, ctx.lease_seconds)
+        if status is StepStatus.DONE:
+            log.info("already done; acknowledging a redelivered message")
+            return None
+        if status is StepStatus.BUSY:
+            raise TransientError("another worker is running this step", where=key.doc_id)
+        started = time.monotonic()
+        try:
+            result = work()
+        except TerminalError as err:
+            log.error("step failed for good: %s", err)
+            state.fail_step(key, err.to_record(), terminal=True)
+            raise
+        except TransientError as err:
+            log.warning("step failed, will be retried: %s", err)
+            state.fail_step(key, err.to_record(), terminal=False)
+            raise
+        except Exception as err:
+            # An unexpected error is a bug or an outage we did not classify:
+            # let delivery retry it (bounded by the dead-letter policy).
+            log.exception("step crashed")
+            record = LeadRecoveryError(f"{type(err).__name__}: {err}").to_record()
+            state.fail_step(key, record, terminal=False)
+            raise
+        result = {**result, "seconds": round(time.monotonic() - started, 3)}
+        state.finish_step(key, result)
+        log.info("done", extra={"fields": {"result": result}})
+        return result
