@@ -88,7 +88,8 @@ def handle_start_http(
 
     The body is either a run request (``{"recipe": "demo", "options": {...}}``)
     or a Pub/Sub push envelope wrapping one. Answers 200 with the run id; 400
-    for a bad request or recipe; 405 for non-POST; 503 when worth retrying.
+    for a bad request or recipe (200 with the error for a push delivery, which
+    acknowledges it); 405 for non-POST; 503 when worth retrying.
     """
     import uuid
 
@@ -101,6 +102,7 @@ def handle_start_http(
         return json.dumps({"error": "use POST"}), 405, headers
     ctx = ctx or context()
     body = request.get_json(silent=True)
+    pushed = False
     with log_context(step="fetch_leads"):
         try:
             if not isinstance(body, dict):
@@ -109,7 +111,8 @@ def handle_start_http(
                     where="fetch-leads HTTP",
                     expected='{"recipe": "NAME"}',
                 )
-            if "message" in body:
+            pushed = "message" in body
+            if pushed:
                 data, message_id, published = pubsub_envelope(body, where="fetch-leads push")
             else:
                 data, message_id, published = (
@@ -123,7 +126,8 @@ def handle_start_http(
             )
         except TerminalError as err:
             log.error("run request rejected: %s", err)
-            return json.dumps({"error": str(err)}), 400, headers
+            # A push delivery is acknowledged (2xx) so Pub/Sub does not retry what cannot work.
+            return json.dumps({"error": str(err)}), 200 if pushed else 400, headers
         except TransientError as err:
             return json.dumps({"error": str(err)}), 503, headers
     return json.dumps({"run_id": run_id}), 200, headers

@@ -72,8 +72,8 @@ def run_recipe(
             run = ctx.backends.state.get_run(run_id) or {}
             total = run.get("shard_count", 0) if chain.BY_NAME[step].per_shard else 1
             bars[step] = tqdm(
-                total=total, desc=f"{step:<20}", unit="shard" if total != 1 else "run", leave=True
-            )
+                total=total, desc=f"{step:<20}", unit="shard", leave=True, disable=None
+            )  # disable=None: bars only on a terminal, logs elsewhere
         bars[step].update(1)
 
     bus.publish(chain.BY_NAME["fetch_leads"].topic, request)

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     backend: Backend = Field("local", description="Which adapters to use: `local` or `gcp`.")
     recipes_dir: Path = Field(Path("recipes"), description="Folder holding one folder per recipe.")
 
+    warehouse: Literal["auto", "duckdb", "bigquery"] = Field(
+        "auto",
+        description="Warehouse adapter; `auto` follows `backend`. `duckdb` with backend `gcp` "
+        "runs recipe SQL locally while state, blobs and the bus are on Google Cloud (emulators).",
+    )
+
     # --- local (embedded) backends --------------------------------------------------
     data_dir: Path = Field(
         Path("."),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,14 +257,20 @@ def _check_output_columns(recipe: Recipe) -> None:
     produced = recipe.produced_columns()
     for i, column in enumerate(recipe.meta.output_columns):
         if column not in produced:
-            hint = difflib.get_close_matches(column, list(produced), n=1, cutoff=0.5)
-            hint = hint or [c for c in produced if c.lower() == column.lower()][:1]
+            hint = did_you_mean(column, produced)
             raise RecipeError(
                 f"`{column}`: no processor, lead column or LLM field produces this column"
-                + (f"; did you mean `{hint[0]}`?" if hint else ""),
+                + (f"; did you mean `{hint}`?" if hint else ""),
                 where=recipe.where(field=f"output_columns[{i}]"),
                 expected="one of " + ", ".join(sorted(produced)),
             )
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """The closest candidate, ignoring case (column styles differ: `hours_since…` vs `HOURS_SINCE…`)."""
+    by_lower = {c.lower(): c for c in candidates}
+    match = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[match[0]] if match else None
 
 
 def validate_all(recipes_dir: Path) -> dict[str, LeadRecoveryError | None]:

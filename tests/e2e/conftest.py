@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +20,7 @@ def _generator():
     )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while executing
     spec.loader.exec_module(module)
     return module
 
