@@ -8,7 +8,7 @@ from sqlglot import exp
 from common.errors import DataError
 
 
-def parse(sql: str, *, where: str) -> exp.Expression:
+def parse(sql: str, *, where: str) -> exp.Expr:
     """Parse one BigQuery statement; errors name the file."""
     try:
         statements = [s for s in sqlglot.parse(sql, read="bigquery") if s is not None]
@@ -26,7 +26,8 @@ def parameters(sql: str, *, where: str) -> set[str]:
 
 def output_columns(sql: str, *, where: str) -> list[str] | None:
     """Column names of the outer SELECT, or None when it selects ``*`` (unknown)."""
-    names = parse(sql, where=where).named_selects
+    tree = parse(sql, where=where)
+    names = tree.named_selects if isinstance(tree, exp.Query) else []
     return None if "*" in names or not names else list(names)
 
 
