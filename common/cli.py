@@ -74,7 +74,8 @@ def _as_of(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="lead-recovery")
-def main() -> None:
+@click.option("--verbose", "-v", is_flag=True, help="Log every step (INFO); default: warnings only.")
+def main(verbose: bool) -> None:
     """Lead Recovery: find leads who showed interest and stalled, and say why.
 
     Settings come from LR_* environment variables or a .env file (LR_BACKEND,
@@ -82,9 +83,8 @@ def main() -> None:
     """
     from common.logging import configure_logging
 
-    configure_logging(
-        os.environ.get("LR_LOG_LEVEL", "INFO"), os.environ.get("LR_LOG_FORMAT", "text")
-    )
+    level = "INFO" if verbose else os.environ.get("LR_LOG_LEVEL", "WARNING")
+    configure_logging(level, os.environ.get("LR_LOG_FORMAT", "text"))
 
 
 # --------------------------------------------------------------------------- run
