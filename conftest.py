@@ -7,14 +7,15 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.llm_fixtures"]
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
-    """Every test starts without LR_* settings and with a fresh settings cache."""
-    from common.settings import get_settings
+    """Every test starts without LR_* settings, without a developer's .env, and a fresh cache."""
+    from common.settings import Settings, get_settings
 
+    monkeypatch.setitem(Settings.model_config, "env_file", None)
     for name in list(os.environ):
         if name.startswith("LR_"):
             monkeypatch.delenv(name)

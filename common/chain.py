@@ -29,7 +29,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("fetch_leads", "recipe-runs", per_shard=False),
     Stage("fetch_conversations", "leads-fetched", per_shard=True),
     Stage("process", "conversations-fetched", per_shard=True),
-    Stage("summarize", "processed", per_shard=True, available=False),
+    Stage("summarize", "processed", per_shard=True),
     Stage("cluster", "summarized", per_shard=False, available=False),
     Stage("report", "clustered", per_shard=False),
 )

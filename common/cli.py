@@ -74,7 +74,9 @@ def _as_of(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="lead-recovery")
-@click.option("--verbose", "-v", is_flag=True, help="Log every step (INFO); default: warnings only.")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Log every step (INFO); default: warnings only."
+)
 def main(verbose: bool) -> None:
     """Lead Recovery: find leads who showed interest and stalled, and say why.
 
@@ -132,6 +134,9 @@ def main(verbose: bool) -> None:
     help="Reference 'now' for time features (default: run start).",
 )
 @click.option("--run-id", help="Choose the run id (default: <recipe>-<time>-<random>).")
+@click.option(
+    "--no-cache", is_flag=True, help="Ask the LLM again instead of reading cached answers."
+)
 @click.option("--no-progress", is_flag=True, help="No progress bars (logs only).")
 @_friendly
 def run(
@@ -146,6 +151,7 @@ def run(
     exclude_columns: tuple[str, ...],
     as_of: datetime | None,
     run_id: str | None,
+    no_cache: bool,
     no_progress: bool,
 ) -> None:
     """Run a recipe end to end and print where its report is.
@@ -167,6 +173,7 @@ def run(
         include_columns=include_columns,
         exclude_columns=exclude_columns,
         as_of=as_of,
+        no_cache=no_cache,
     )
     check_run_options(loaded, options)
     if settings.backend == "gcp":
@@ -192,6 +199,12 @@ def run(
     click.echo(f"leads      {summary.leads} in {summary.shards} shard(s)")
     click.echo(f"messages   {summary.messages}")
     click.echo(f"rows       {summary.rows} written, {summary.ignored} ignored")
+    if summary.llm:
+        llm = summary.llm
+        click.echo(
+            f"llm        {llm.get('conversations', 0)} conversations: {llm.get('cache_hits', 0)} cached, "
+            f"{llm.get('llm_calls', 0)} calls, {llm.get('input_tokens', 0)}+{llm.get('output_tokens', 0)} tokens"
+        )
     click.echo(f"time       {summary.seconds:.2f} s")
     for name, url in summary.outputs.items():
         click.echo(f"{name:<10} {url}")
@@ -321,6 +334,34 @@ def runs_show(run_id: str, backend: str | None) -> None:
         raise LeadRecoveryError("no such run", where=run_id)
     run["steps"] = state.list_steps(run_id)
     click.echo(yaml.safe_dump(run, sort_keys=False, allow_unicode=True))
+
+
+# ------------------------------------------------------------------------- cache
+@main.group()
+def cache() -> None:
+    """Inspect and prune the LLM summary cache."""
+
+
+@cache.command("stats")
+@click.option("--backend", type=click.Choice(["local", "gcp"]), help="Override LR_BACKEND.")
+@_friendly
+def cache_stats(backend: str | None) -> None:
+    """How many cached answers there are, and how many have expired."""
+    from common.backends import build_backends
+
+    counts = build_backends(_settings(backend)).cache.stats()
+    click.echo(f"entries {counts['entries']}  expired {counts['expired']}")
+
+
+@cache.command("prune")
+@click.option("--backend", type=click.Choice(["local", "gcp"]), help="Override LR_BACKEND.")
+@_friendly
+def cache_prune(backend: str | None) -> None:
+    """Delete expired answers now (Firestore's TTL policy also does it, eventually)."""
+    from common.backends import build_backends
+
+    deleted = build_backends(_settings(backend)).cache.prune()
+    click.echo(f"deleted {deleted} expired entries")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,6 +32,7 @@ class RunSummary:
     outputs: dict[str, str] = field(default_factory=dict)
     status: str = "unknown"
     failures: dict[str, Any] = field(default_factory=dict)
+    llm: dict[str, Any] = field(default_factory=dict)
 
 
 def new_run_id(recipe: str, now: datetime) -> str:
@@ -107,4 +108,5 @@ def summarize_run(ctx: StepContext, run_id: str, *, seconds: float | None = None
         outputs=dict(run.get("outputs", {})),
         status=run.get("status", "unknown"),
         failures=dict(run.get("failures", {})),
+        llm=dict(run.get("llm", {})),
     )

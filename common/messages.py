@@ -30,6 +30,9 @@ class RunOptions(BaseModel):
     run_only_processors: tuple[str, ...] = ()
     include_columns: tuple[str, ...] = ()
     exclude_columns: tuple[str, ...] = ()
+    no_cache: bool = Field(
+        False, description="Ask the LLM again instead of reading cached answers."
+    )
     as_of: datetime | None = Field(
         None, description="Reference 'now' for time features; defaults to the run's start."
     )

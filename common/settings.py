@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.errors import ConfigError
 
@@ -62,6 +62,40 @@ class Settings(BaseSettings):
         "", description="Prefix for Firestore collection names (isolates tests and environments)."
     )
     topic_prefix: str = Field("", description="Prefix for Pub/Sub topic names.")
+
+    # --- LLM ----------------------------------------------------------------------
+    llm_provider: Literal["local", "openai", "gemini"] | None = Field(
+        None, description="Use this provider for every recipe, whatever its `llm.provider` says."
+    )
+    llm_model: str | None = Field(None, description="Use this model for every recipe.")
+    openai_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="OpenAI keys, comma-separated; several form a pool that rotates away from a "
+        "throttled key. In the cloud they come from Secret Manager as this variable.",
+    )
+    openai_base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint (overrides the recipe's `base_url`)."
+    )
+    gemini_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Gemini/Vertex AI express-mode keys, comma-separated; empty means use the "
+        "service account (application default credentials) with `project`/`gemini_location`.",
+    )
+    gemini_location: str = Field("us-central1", description="Vertex AI region for Gemini.")
+    gemini_base_url: str | None = Field(None, description="Override the Gemini endpoint (tests).")
+    llm_cache: bool = Field(
+        True, description="Use the summary cache (the CLI's --no-cache sets false)."
+    )
+    llm_cache_ttl_days: int = Field(
+        30, ge=1, description="Days a cached answer lives (Firestore TTL)."
+    )
+
+    @field_validator("openai_api_keys", "gemini_api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
 
     # --- behaviour -----------------------------------------------------------------
     step_lease_seconds: int = Field(

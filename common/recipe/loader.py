@@ -19,6 +19,8 @@ import yaml
 from pydantic import ValidationError
 
 from common.errors import LeadRecoveryError, RecipeError
+from common.llm.analysis import check_prompt
+from common.llm.config import LLMConfig
 from common.processors.base import LEAD_KEY, Processor
 from common.processors.registry import build as build_processor
 from common.processors.registry import resolve as resolve_processor
@@ -64,6 +66,8 @@ class Recipe:
     prompt: str | None
     lead_columns: tuple[str, ...] | None
     """Columns the leads source returns, when knowable without running it."""
+    llm: LLMConfig | None = None
+    """The validated `llm` section (None: the recipe has no LLM step)."""
 
     def where(self, file: str = META, field: str | None = None) -> str:
         """`recipes/<name>/<file>: <field>` for error messages."""
@@ -85,10 +89,8 @@ class Recipe:
         for cls in self.processor_classes():
             for column in cls.column_names():
                 produced[column] = cls.name
-        schema = (self.meta.llm or {}).get("output_schema") or {}
-        if isinstance(schema, dict):
-            for column in schema:
-                produced[str(column)] = "llm"
+        for column in self.llm.output_schema if self.llm else ():
+            produced[column] = "llm"
         return produced
 
 
@@ -212,7 +214,8 @@ def load_recipe(name: str, recipes_dir: Path) -> Recipe:
         lead_columns = tuple(dict.fromkeys((*(lead_columns or ()), *header)))
 
     prompt = _read_optional(path / meta.prompt_file)
-    if meta.llm is not None and prompt is None:
+    llm = _read_llm(meta, meta_where)
+    if llm is not None and prompt is None:
         raise RecipeError(
             f"prompt_file: file `{meta.prompt_file}` not found",
             where=meta_where,
@@ -228,10 +231,35 @@ def load_recipe(name: str, recipes_dir: Path) -> Recipe:
         leads_csv=leads_csv,
         prompt=prompt,
         lead_columns=lead_columns,
+        llm=llm,
     )
     _check_processors(recipe)
     _check_output_columns(recipe)
+    if llm is not None and prompt is not None and lead_columns is not None:
+        supplied = {c for c, who in recipe.produced_columns().items() if who != "llm"}
+        try:
+            check_prompt(prompt, supplied, where=_display(path / meta.prompt_file))
+        except LeadRecoveryError as err:
+            raise RecipeError(err.message, where=err.where, expected=err.expected) from err
     return recipe
+
+
+def _read_llm(meta: RecipeMeta, where: str) -> LLMConfig | None:
+    if meta.llm is None:
+        return None
+    try:
+        return LLMConfig.model_validate(meta.llm)
+    except ValidationError as err:
+        problems = [
+            f"llm.{_loc(e['loc'])}: "
+            + (
+                "unknown key"
+                if e["type"] == "extra_forbidden"
+                else f"{e['msg']} (found {e.get('input')!r})"
+            )
+            for e in err.errors()
+        ]
+        raise RecipeError("; ".join(problems), where=where) from err
 
 
 def _check_processors(recipe: Recipe) -> None:

@@ -43,6 +43,10 @@ def deliver(
         fetch_conversations(ctx, decode(ShardMessage, data, where=where))
     elif step == "process":
         process(ctx, decode(ShardMessage, data, where=where))
+    elif step == "summarize":
+        from common.steps.summarize import summarize  # LLM code loads only where it runs
+
+        summarize(ctx, decode(ShardMessage, data, where=where))
     elif step == "report":
         report(ctx, decode(RunMessage, data, where=where))
     else:  # pragma: no cover - guarded by `available`

@@ -77,11 +77,19 @@ def to_csv(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def merge_shards(ctx: StepContext, run_id: str, shard_count: int) -> pl.DataFrame:
-    """All feature shards of a run, ordered by lead key."""
+def merge_shards(
+    ctx: StepContext, run_id: str, shard_count: int, *, with_summaries: bool = False
+) -> pl.DataFrame:
+    """All feature shards of a run (joined with the LLM answers when asked), ordered by lead key."""
     blobs = ctx.backends.blobs
     keys = [layout.shard_key(run_id, "features", i) for i in range(shard_count)]
-    missing = [k for k in keys if not blobs.exists(k)]
+    if with_summaries:
+        keys_to_check = keys + [
+            layout.shard_key(run_id, "summaries", i) for i in range(shard_count)
+        ]
+    else:
+        keys_to_check = keys
+    missing = [k for k in keys_to_check if not blobs.exists(k)]
     if missing:
         raise TransientError(
             f"{len(missing)} of {shard_count} shards are not written yet", where=missing[0]
@@ -91,7 +99,33 @@ def merge_shards(ctx: StepContext, run_id: str, shard_count: int) -> pl.DataFram
             {LEAD_KEY: [], IGNORE: []}, schema={LEAD_KEY: pl.String, IGNORE: pl.String}
         )
     frames = [read_frame(blobs, k) for k in keys]
-    return pl.concat(frames, how="diagonal_relaxed").sort(LEAD_KEY)
+    merged = pl.concat(frames, how="diagonal_relaxed")
+    if with_summaries:
+        summary_keys = [layout.shard_key(run_id, "summaries", i) for i in range(shard_count)]
+        summaries = pl.concat([read_frame(blobs, k) for k in summary_keys], how="diagonal_relaxed")
+        merged = (
+            merged.join(summaries.rename({IGNORE: "_llm_ignore"}), on=LEAD_KEY, how="left")
+            .with_columns(pl.coalesce(IGNORE, "_llm_ignore").alias(IGNORE))
+            .drop("_llm_ignore")
+        )
+    return merged.sort(LEAD_KEY)
+
+
+def llm_totals(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum the summarize steps' LLM counters (cache hits, calls, tokens, ignored by reason)."""
+    totals: dict[str, Any] = {}
+    for step in steps:
+        counters = (
+            (step.get("result") or {}).get("llm") if step.get("step") == "summarize" else None
+        )
+        for name, value in (counters or {}).items():
+            if isinstance(value, dict):
+                bucket = totals.setdefault(name, {})
+                for k, v in value.items():
+                    bucket[k] = bucket.get(k, 0) + v
+            else:
+                totals[name] = totals.get(name, 0) + value
+    return totals
 
 
 def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
@@ -103,7 +137,9 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         run = state.get_run(message.run_id) or {}
         if "shard_count" not in run:
             raise TransientError("the run document has no shard count yet", where=message.run_id)
-        merged = merge_shards(ctx, message.run_id, int(run["shard_count"]))
+        merged = merge_shards(
+            ctx, message.run_id, int(run["shard_count"]), with_summaries=recipe.llm is not None
+        )
         kept = merged.filter(pl.col(IGNORE).is_null())
         ignored = merged.filter(pl.col(IGNORE).is_not_null())
         columns = choose_columns(merged.columns, recipe, message.options)
@@ -132,6 +168,9 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
             "ignored": ignored.height,
             "outputs": outputs,
         }
+        llm = llm_totals(state.list_steps(message.run_id))
+        if llm:
+            summary["llm"] = llm
         state.update_run(message.run_id, summary)
         log.info("report written to %s", outputs["analysis"])
         return {"rows": kept.height, "ignored": ignored.height, "outputs": outputs}

@@ -18,6 +18,9 @@ COMMANDS = [
     ["runs"],
     ["runs", "list"],
     ["runs", "show"],
+    ["cache"],
+    ["cache", "stats"],
+    ["cache", "prune"],
 ]
 
 

@@ -1,0 +1,314 @@
+"""StateStore on Firestore: one document per run, step marks in its ``steps`` subcollection.
+
+Layout (``prefix`` isolates environments and tests)::
+
+    {prefix}runs/{run_id}                    the run document (caller's fields + `_created_at`)
+    {prefix}runs/{run_id}/steps/{doc_id}     one mark per (step, shard), see `StepKey.doc_id`
+
+The semantics are those of `SQLiteStateStore` (the contract tests run both):
+documents are stored JSON-shaped (datetimes become strings on the way in), and
+claims, failures and the fan-in counter change inside transactions.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, ParamSpec, TypeVar
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+from google.cloud.firestore_v1.field_path import FieldPath
+
+from common.adapters.gcp._errors import is_transient
+from common.errors import TransientError
+from common.ports.statestore import StepKey, StepStatus
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Set by the store on every run document (a server timestamp) to order
+# `list_runs`, and stripped from what callers read: SQLite keeps the same fact
+# in a column beside the document. It is not `created_at` because callers
+# store their own `created_at` in the document (fetch_leads does) and must get
+# it back unchanged. Production needs the composite index
+# (recipe ASC, _created_at DESC) for `list_runs(recipe=...)`.
+CREATED_AT = "_created_at"
+
+# A transaction is retried at once by the client (keeping its place in the
+# server's lock queue), then by us after a jittered pause: fan-in puts every
+# shard of a run on one document, and retrying in lockstep only collides again.
+_TX_ATTEMPTS = 5
+_BACKOFF_ROUNDS = 4
+_BACKOFF_BASE_S = 0.05
+_LOCK_STRIPES = 64
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def jsonish(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document as SQLite stores it: a JSON round trip, unknown types via ``str``.
+
+    Firestore would keep datetimes as timestamps and tuples as arrays; forcing
+    the JSON shape makes both adapters hand back identical documents.
+    """
+    result: dict[str, Any] = json.loads(json.dumps(doc, default=str))
+    return result
+
+
+def _public(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    if doc is None:
+        return None
+    doc.pop(CREATED_AT, None)
+    return doc
+
+
+def _mapped(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn Firestore's retryable failures into `TransientError` (Pub/Sub redelivers)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as err:
+            # The client reports an exhausted transaction retry budget as a bare
+            # ValueError wrapping the last `Aborted`.
+            if isinstance(err.__cause__, gexc.Aborted):
+                raise TransientError(
+                    f"Firestore transaction contention in {fn.__name__}", where="firestore"
+                ) from err
+            raise
+        except Exception as err:
+            if is_transient(err):
+                raise TransientError(
+                    f"Firestore unavailable in {fn.__name__}: {err}", where="firestore"
+                ) from err
+            raise
+
+    return wrapper
+
+
+class FirestoreStateStore:
+    """Runs, step claims and shard fan-in in Firestore (Native mode).
+
+    Args:
+        project: Google Cloud project.
+        database: Firestore database id.
+        prefix: Prepended to the top-level collection name.
+        client: A ready client (tests); by default one is built and honours
+            ``FIRESTORE_EMULATOR_HOST``.
+    """
+
+    def __init__(
+        self,
+        project: str,
+        database: str = "(default)",
+        prefix: str = "",
+        client: firestore.Client | None = None,
+    ) -> None:
+        self.project = project
+        self.database = database
+        self.prefix = prefix
+        self._client = client
+        # Requests handled concurrently by one instance (threads, Cloud Functions
+        # gen2 concurrency) queue here for a document instead of contending in
+        # Firestore: contended transactions wait on server locks and abort (the
+        # emulator only after a 2 s lock timeout). Other instances still
+        # contend, which the transaction makes safe.
+        self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+
+    @property
+    def client(self) -> firestore.Client:
+        """The Firestore client, created on first use."""
+        if self._client is None:
+            self._client = firestore.Client(project=self.project, database=self.database)
+        return self._client
+
+    def _runs(self) -> firestore.CollectionReference:
+        return self.client.collection(f"{self.prefix}runs")
+
+    def _run_ref(self, run_id: str) -> firestore.DocumentReference:
+        return self._runs().document(run_id)
+
+    def _step_ref(self, key: StepKey) -> firestore.DocumentReference:
+        return self._run_ref(key.run_id).collection("steps").document(key.doc_id)
+
+    def _transact(self, ref: firestore.DocumentReference, body: Callable[[Any], R]) -> R:
+        """Run ``body(transaction)`` as a Firestore transaction centred on ``ref``."""
+        lock = self._stripes[hash(ref.path) % _LOCK_STRIPES]
+        round_ = 0
+        while True:
+            with lock:
+                try:
+                    return firestore.transactional(body)(
+                        self.client.transaction(max_attempts=_TX_ATTEMPTS)
+                    )
+                except ValueError as err:
+                    # The client's way of saying "aborted max_attempts times";
+                    # `_mapped` turns the last one into a TransientError.
+                    round_ += 1
+                    if not isinstance(err.__cause__, gexc.Aborted) or round_ >= _BACKOFF_ROUNDS:
+                        raise
+            time.sleep(random.uniform(0, _BACKOFF_BASE_S * 2**round_))
+
+    # ---- runs -----------------------------------------------------------------------
+    @_mapped
+    def create_run(self, run_id: str, doc: dict[str, Any]) -> bool:
+        """Create the run document unless it exists (``create`` fails on an existing one)."""
+        try:
+            self._run_ref(run_id).create({**jsonish(doc), CREATED_AT: firestore.SERVER_TIMESTAMP})
+        except gexc.AlreadyExists:
+            return False
+        return True
+
+    @_mapped
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """The run document, or None."""
+        return _public(self._run_ref(run_id).get().to_dict())
+
+    @_mapped
+    def update_run(self, run_id: str, fields: dict[str, Any]) -> None:
+        """Replace the given top-level fields; a run that does not exist is left absent."""
+        if not fields:
+            return
+        # Field paths, not a merge: `set(merge=True)` would deep-merge nested maps,
+        # whereas SQLite replaces each top-level value; quoting keeps keys with
+        # dots or dashes single fields.
+        updates = {FieldPath(k).to_api_repr(): v for k, v in jsonish(fields).items()}
+        try:
+            self._run_ref(run_id).update(updates)
+        except gexc.NotFound:
+            return  # as SQLite: updating a missing run creates nothing
+
+    @_mapped
+    def list_runs(self, recipe: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Newest runs first, optionally of one recipe."""
+        query: Any = self._runs()
+        if recipe is not None:
+            query = query.where(filter=FieldFilter("recipe", "==", recipe))
+        query = query.order_by(CREATED_AT, direction=firestore.Query.DESCENDING).limit(limit)
+        return [d for s in query.stream() if (d := _public(s.to_dict())) is not None]
+
+    # ---- steps ----------------------------------------------------------------------
+    @_mapped
+    def begin_step(self, key: StepKey, lease_seconds: int) -> StepStatus:
+        """Claim the step unless it is done or held by a live lease (in a transaction)."""
+        ref = self._step_ref(key)
+
+        def claim(tx: firestore.Transaction) -> StepStatus:
+            # Taken inside: a retried transaction must judge the lease afresh.
+            now = _now()
+            doc = ref.get(transaction=tx).to_dict() or {}
+            if doc.get("status") in ("done", "failed"):
+                return StepStatus.DONE
+            lease = doc.get("lease_until")
+            if doc.get("status") == "running" and lease and datetime.fromisoformat(lease) > now:
+                return StepStatus.BUSY
+            doc.update(
+                step=key.step,
+                shard=key.shard,
+                status="running",
+                attempts=doc.get("attempts", 0) + 1,
+                started_at=now.isoformat(),
+                lease_until=(now + timedelta(seconds=lease_seconds)).isoformat(),
+            )
+            tx.set(ref, doc)
+            return StepStatus.RUN
+
+        return self._transact(ref, claim)
+
+    def _step_fields(self, key: StepKey, fields: dict[str, Any]) -> dict[str, Any]:
+        # `step`/`shard` are (re)written so a mark created by finish/fail alone
+        # has them, as SQLite's does; they never change for a given doc id.
+        return {"step": key.step, "shard": key.shard, **jsonish(fields)}
+
+    @_mapped
+    def finish_step(self, key: StepKey, result: dict[str, Any]) -> None:
+        """Mark the step done with a small result."""
+        fields = self._step_fields(
+            key,
+            {
+                "status": "done",
+                "finished_at": _now().isoformat(),
+                "lease_until": None,
+                "result": result,
+            },
+        )
+        # merge=[fields]: replace exactly these top-level fields (a previous
+        # `result` map must not be deep-merged with the new one).
+        self._step_ref(key).set(fields, merge=list(fields))  # type: ignore[arg-type]
+
+    @_mapped
+    def fail_step(self, key: StepKey, error: dict[str, Any], *, terminal: bool) -> None:
+        """Record the failure on the step and on the run, in one transaction."""
+        step_ref, run_ref = self._step_ref(key), self._run_ref(key.run_id)
+        fields = self._step_fields(
+            key,
+            {"status": "failed" if terminal else "retrying", "error": error, "lease_until": None},
+        )
+
+        def record(tx: firestore.Transaction) -> None:
+            # Firestore transactions read everything before writing anything.
+            run = run_ref.get(transaction=tx)
+            tx.set(step_ref, fields, merge=list(fields))
+            if not run.exists:
+                return
+            failures = dict((run.to_dict() or {}).get("failures") or {})
+            failures[key.doc_id] = {
+                **jsonish(error),
+                "terminal": terminal,
+                "at": _now().isoformat(),
+            }
+            updates: dict[str, Any] = {"failures": failures}
+            if terminal:
+                updates["status"] = "failed"
+            tx.update(run_ref, updates)
+
+        self._transact(run_ref, record)
+
+    @_mapped
+    def list_steps(self, run_id: str) -> list[dict[str, Any]]:
+        """Every step mark of the run, in step id order."""
+        snapshots = self._run_ref(run_id).collection("steps").stream()
+        return [s.to_dict() or {} for s in sorted(snapshots, key=lambda s: s.id)]
+
+    @_mapped
+    def complete_shard(self, run_id: str, stage: str, shard: int, shard_count: int) -> bool:
+        """Add ``shard`` to the stage's done set in a transaction; True once the set is complete.
+
+        A redelivered shard after completion also returns True (the set is still
+        complete): callers guard the next step with `begin_step`, which makes
+        starting it exactly-once.
+        """
+        ref = self._run_ref(run_id)
+
+        def record(tx: firestore.Transaction) -> bool:
+            snapshot = ref.get(transaction=tx)
+            doc = snapshot.to_dict() or {}
+            completed = dict(doc.get("completed") or {})
+            done = set(completed.get(stage, []))
+            done.add(shard)
+            completed[stage] = sorted(done)
+            if snapshot.exists:
+                tx.update(ref, {"completed": completed})
+            else:
+                # Same as SQLite: a shard may finish before anyone created the run.
+                tx.set(
+                    ref,
+                    {
+                        "run_id": run_id,
+                        "completed": completed,
+                        CREATED_AT: firestore.SERVER_TIMESTAMP,
+                    },
+                )
+            return len(done) >= shard_count
+
+        return self._transact(ref, record)

@@ -1,0 +1,91 @@
+"""Bus on Pub/Sub: one topic per step transition, JSON bodies, routing facts as attributes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from google.api_core import exceptions as gexc
+from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+from pydantic import BaseModel
+
+from common.errors import TransientError
+
+_PUBLISH_TIMEOUT_S = 60.0
+
+# Copied into message attributes so subscriptions, dead-letter triage and logs
+# can see which run a message belongs to without decoding the body.
+_ATTRIBUTE_FIELDS = ("run_id", "recipe", "schema_version")
+
+
+class PubSubBus:
+    """Publishes to ``projects/{project}/topics/{prefix}{topic}``.
+
+    Args:
+        project: Project that owns the topics.
+        prefix: Prepended to every topic name (isolates environments and tests).
+        client: A ready publisher; by default one is built and honours
+            ``PUBSUB_EMULATOR_HOST``.
+    """
+
+    def __init__(
+        self, project: str, prefix: str = "", client: pubsub_v1.PublisherClient | None = None
+    ) -> None:
+        self.project = project
+        self.prefix = prefix
+        self._client = client
+
+    @property
+    def client(self) -> pubsub_v1.PublisherClient:
+        """The publisher, created on first use."""
+        if self._client is None:
+            self._client = pubsub_v1.PublisherClient()
+        return self._client
+
+    def topic_path(self, topic: str) -> str:
+        """Full resource name of ``topic`` (prefix applied)."""
+        return f"projects/{self.project}/topics/{self.prefix}{topic}"
+
+    def publish(self, topic: str, message: BaseModel) -> str:
+        """Publish ``message`` as JSON and wait until Pub/Sub accepted it.
+
+        Returns:
+            The server-assigned message id.
+
+        Raises:
+            TransientError: publishing failed or timed out (the caller's own
+                message is then redelivered and the publish retried).
+        """
+        path = self.topic_path(topic)
+        # Same bytes as `common.messages.encode`, for any pydantic model.
+        data = message.model_dump_json(exclude_none=True).encode()
+        attributes = {
+            name: str(value)
+            for name in _ATTRIBUTE_FIELDS
+            if (value := getattr(message, name, None)) is not None
+        }
+        try:
+            future = self.client.publish(path, data, **attributes)
+            message_id: str = future.result(timeout=_PUBLISH_TIMEOUT_S)
+        except gexc.NotFound as err:
+            # A missing topic is a deployment mistake, but the step's work is
+            # done and only the hand-off failed: redelivery after the fix
+            # completes the run, whereas acknowledging would strand it.
+            raise TransientError(f"topic not found: {err.message}", where=path) from err
+        except Exception as err:
+            raise TransientError(f"publish failed: {err}", where=path) from err
+        return message_id
+
+    def ensure_topics(self, names: Iterable[str]) -> list[str]:
+        """Create the (prefixed) topics that do not exist yet; for local and emulator setups.
+
+        Deployed topics come from Terraform; this is never called there.
+        """
+        paths = []
+        for name in names:
+            path = self.topic_path(name)
+            try:
+                self.client.create_topic(name=path)
+            except gexc.AlreadyExists:
+                pass
+            paths.append(path)
+        return paths

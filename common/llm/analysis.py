@@ -1,0 +1,273 @@
+"""Per-conversation structured analysis: prompts, cache keys, validation, one repair.
+
+Pure of I/O except through the `LLMClient` and the `SummaryCache` it is given,
+so the summarize step, the HTTP analysis endpoint and evals share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from common.errors import TerminalError
+from common.llm.config import LLMConfig, prompt_placeholders
+from common.llm.providers.base import LLMRequest, LLMResponse, ProviderRejected
+from common.ports.summarycache import SummaryCache
+
+log = logging.getLogger(__name__)
+
+SYSTEM = (
+    "You analyse sales conversations between a customer (user) and a company's bot or agents. "
+    "Answer with one JSON object that matches the given JSON Schema exactly, and nothing else."
+)
+CONVERSATION = "conversation"
+"""Placeholder of the conversation digest in prompt.txt (appended when absent)."""
+REPAIR = (
+    "\n\nYour previous answer was not valid: {error}\nPrevious answer: {answer}\n"
+    "Answer again with only the JSON object."
+)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One conversation to analyse."""
+
+    lead_key: str
+    fields: Mapping[str, Any]
+    """Lead and processor columns the prompt may use."""
+    digest: str
+
+
+@dataclass
+class Outcome:
+    """What happened to one item."""
+
+    lead_key: str
+    answer: dict[str, Any] | None = None
+    reason: str | None = None
+    """Why there is no answer (goes to ignored.csv)."""
+    cached: bool = False
+    repaired: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass
+class AnalysisStats:
+    """Counters of one batch, for the run document."""
+
+    conversations: int = 0
+    cache_hits: int = 0
+    llm_calls: int = 0
+    repairs: int = 0
+    ignored: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able."""
+        return dict(self.__dict__)
+
+
+def render_prompt(template: str, item: Item) -> str:
+    """Fill the prompt's placeholders; the digest goes where ``{conversation}`` is, or last."""
+    values = {k: ("" if v is None else v) for k, v in item.fields.items()}
+    values[CONVERSATION] = item.digest
+    text = template.format_map(values)
+    if CONVERSATION not in prompt_placeholders(template):
+        text = f"{text.rstrip()}\n\nConversation:\n{item.digest}"
+    return text
+
+
+def check_prompt(template: str, available: set[str], *, where: str) -> None:
+    """Every placeholder must be a column the pipeline supplies (or ``conversation``)."""
+    try:
+        names = prompt_placeholders(template)
+    except ValueError as err:
+        raise TerminalError(f"prompt has a broken placeholder: {err}", where=where) from err
+    for name in names:
+        if name != CONVERSATION and name not in available:
+            from common.recipe.loader import did_you_mean
+
+            hint = did_you_mean(name, available | {CONVERSATION})
+            raise TerminalError(
+                f"placeholder `{{{name}}}`: no lead column or processor column has this name"
+                + (f"; did you mean `{{{hint}}}`?" if hint else ""),
+                where=where,
+                expected="one of {conversation}, "
+                + ", ".join(f"{{{c}}}" for c in sorted(available)),
+            )
+
+
+class Analyzer:
+    """Ask the LLM for each item's structured answer, through the cache."""
+
+    def __init__(
+        self,
+        *,
+        config: LLMConfig,
+        prompt: str,
+        provider_name: str,
+        model: str,
+        client: Any,
+        cache: SummaryCache | None,
+        ttl: timedelta,
+        read_cache: bool = True,
+    ) -> None:
+        self.config = config
+        self.prompt = prompt
+        self.provider_name = provider_name
+        self.model = model
+        self.client = client
+        self.cache = cache
+        self.ttl = ttl
+        self.read_cache = read_cache
+        self.answer_model: type[BaseModel] = config.answer_model()
+        self.schema = self.answer_model.model_json_schema()
+
+    def request(self, item: Item) -> LLMRequest:
+        """The generation request for one item."""
+        return LLMRequest(
+            system=SYSTEM,
+            user=render_prompt(self.prompt, item),
+            json_schema=self.schema,
+            schema_name="answer",
+            model=self.model,
+            temperature=self.config.temperature,
+            max_output_tokens=self.config.max_output_tokens,
+            metadata={"lead_key": item.lead_key},
+        )
+
+    def cache_key(self, request: LLMRequest) -> str:
+        """Hash of everything that determines the answer."""
+        material = {
+            "v": 1,
+            "provider": self.provider_name,
+            "model": request.model,
+            "system": request.system,
+            "user": request.user,
+            "schema": request.json_schema,
+            "temperature": request.temperature,
+            "max_output_tokens": request.max_output_tokens,
+        }
+        blob = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def validate(self, text: str) -> dict[str, Any]:
+        """Parse and validate an answer; raises ValueError with a short reason."""
+        try:
+            data = json.loads(text, strict=False)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"not JSON ({err.msg} at char {err.pos})") from err
+        try:
+            return self.answer_model.model_validate(data).model_dump(mode="json")
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(answer)"
+            raise ValueError(f"schema violation at `{where}`: {first['msg']}") from err
+
+    def run(self, items: Sequence[Item]) -> tuple[list[Outcome], AnalysisStats]:
+        """Analyse ``items``; never raises for one bad answer (it becomes a reason)."""
+        stats = AnalysisStats(conversations=len(items))
+        requests = [self.request(item) for item in items]
+        keys = [self.cache_key(r) for r in requests]
+        hits = self.cache.get_many(keys) if (self.cache is not None and self.read_cache) else {}
+        outcomes: list[Outcome] = []
+        todo: list[int] = []
+        for i, (item, key) in enumerate(zip(items, keys, strict=True)):
+            if key in hits:
+                outcomes.append(Outcome(item.lead_key, answer=hits[key]["answer"], cached=True))
+                stats.cache_hits += 1
+            else:
+                outcomes.append(Outcome(item.lead_key))
+                todo.append(i)
+        if todo:
+            asyncio.run(self._ask([requests[i] for i in todo], [outcomes[i] for i in todo], stats))
+        fresh = {
+            keys[i]: {
+                "answer": outcomes[i].answer,
+                "model": self.model,
+                "provider": self.provider_name,
+            }
+            for i in todo
+            if outcomes[i].answer is not None
+        }
+        if fresh and self.cache is not None:
+            self.cache.put_many(fresh, ttl=self.ttl)
+        for outcome in outcomes:
+            if outcome.reason:
+                stats.ignored += 1
+                kind = outcome.reason.split(":", 1)[0]
+                stats.reasons[kind] = stats.reasons.get(kind, 0) + 1
+        return outcomes, stats
+
+    async def _ask(
+        self, requests: list[LLMRequest], outcomes: list[Outcome], stats: AnalysisStats
+    ) -> None:
+        responses = await self.client.complete_many(requests)
+        repairs: list[tuple[int, LLMRequest]] = []
+        for i, (request, response) in enumerate(zip(requests, responses, strict=True)):
+            outcome = outcomes[i]
+            if isinstance(response, BaseException):
+                outcome.reason = _call_reason(response)
+                continue
+            stats.llm_calls += 1
+            self._account(outcome, response, stats)
+            try:
+                outcome.answer = self.validate(response.text)
+            except ValueError as err:
+                fixed = LLMRequest(
+                    **{
+                        **request.__dict__,
+                        "user": request.user + REPAIR.format(error=err, answer=response.text[:500]),
+                    }
+                )
+                repairs.append((i, fixed))
+        if not repairs:
+            self._raise_if_all_rejected(outcomes)
+            return
+        stats.repairs += len(repairs)
+        second = await self.client.complete_many([r for _, r in repairs])
+        for (i, _), response in zip(repairs, second, strict=True):
+            outcome = outcomes[i]
+            if isinstance(response, BaseException):
+                outcome.reason = _call_reason(response)
+                continue
+            stats.llm_calls += 1
+            self._account(outcome, response, stats)
+            try:
+                outcome.answer = self.validate(response.text)
+                outcome.repaired = True
+            except ValueError as err:
+                outcome.reason = f"llm answer invalid after one repair: {err}"
+        self._raise_if_all_rejected(outcomes)
+
+    @staticmethod
+    def _account(outcome: Outcome, response: LLMResponse, stats: AnalysisStats) -> None:
+        outcome.input_tokens += response.input_tokens
+        outcome.output_tokens += response.output_tokens
+        stats.input_tokens += response.input_tokens
+        stats.output_tokens += response.output_tokens
+
+    @staticmethod
+    def _raise_if_all_rejected(outcomes: list[Outcome]) -> None:
+        # One rejected request is that conversation's problem; all of them rejected
+        # is a configuration problem (key, model, endpoint) that must stop the shard.
+        reasons = [o.reason for o in outcomes]
+        if reasons and all(r and r.startswith("llm rejected") for r in reasons):
+            raise TerminalError(str(reasons[0]), where="llm provider")
+
+
+def _call_reason(error: BaseException) -> str:
+    if isinstance(error, ProviderRejected):
+        return f"llm rejected the request: {error}"
+    return f"llm call failed after retries: {type(error).__name__}: {error}"

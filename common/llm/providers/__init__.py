@@ -1,0 +1,1 @@
+"""LLM providers behind one interface, registered by the name a recipe uses."""
