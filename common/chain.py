@@ -36,8 +36,14 @@ STAGES: tuple[Stage, ...] = (
 BY_NAME = {s.name: s for s in STAGES}
 BY_TOPIC = {s.topic: s for s in STAGES}
 TOPICS = tuple(s.topic for s in STAGES)
+DEAD_LETTER_SUFFIX = "-dead-letter"
 FAN_IN = "shards"
 """Name of the run document's counter of shards that finished every per-shard stage."""
+
+
+def dead_letter_topic(topic: str) -> str:
+    """The dead-letter topic of a hop."""
+    return f"{topic}{DEAD_LETTER_SUFFIX}"
 
 
 def enabled(recipe: Recipe) -> list[Stage]:

@@ -55,6 +55,30 @@ def pubsub_envelope(payload: dict[str, Any], *, where: str) -> tuple[bytes, str,
     return data, message_id, _parse_time(message.get("publishTime") or message.get("publish_time"))
 
 
+def dead_letter(ctx: StepContext, step: str, payload: Any, err: TerminalError) -> None:
+    """Publish the refused message, with its reason, to the hop's dead-letter topic."""
+    from common import chain
+    from common.messages import DeadLetter
+
+    message = payload.get("message", {}) if isinstance(payload, dict) else {}
+    body: Any = message.get("data", payload)
+    try:
+        body = json.loads(base64.b64decode(body))
+    except (ValueError, TypeError):
+        body = str(body)
+    topic = chain.BY_NAME[step].topic
+    ctx.backends.bus.publish(
+        chain.dead_letter_topic(topic),
+        DeadLetter(
+            topic=topic,
+            step=step,
+            message_id=str(message.get("messageId", "")),
+            error=err.to_record(),
+            body=body if isinstance(body, dict | str) else str(body),
+        ),
+    )
+
+
 def handle_cloud_event(step: str, cloud_event: Any, ctx: StepContext | None = None) -> None:
     """Run ``step`` for a Pub/Sub CloudEvent; terminal errors are acknowledged."""
     ctx = ctx or context()
@@ -64,6 +88,7 @@ def handle_cloud_event(step: str, cloud_event: Any, ctx: StepContext | None = No
         else []
     )
     with log_context(trace=trace[0] if trace else None, step=step):
+        payload: Any = None
         try:
             payload = cloud_event.data
             if isinstance(payload, bytes | str):
@@ -77,8 +102,10 @@ def handle_cloud_event(step: str, cloud_event: Any, ctx: StepContext | None = No
                 publish_time=published or _parse_time(cloud_event.get("time")),
             )
         except TerminalError as err:
-            # Acknowledge: redelivering cannot fix it. The run document says why.
+            # Acknowledge: redelivering cannot fix it. The run document says why, and
+            # the message goes to the hop's dead-letter topic for inspection/replay.
             log.error("message rejected: %s", err, extra={"fields": {"error": err.to_record()}})
+            dead_letter(ctx, step, payload, err)
 
 
 def handle_start_http(

@@ -12,9 +12,14 @@ from tqdm import tqdm
 
 from common import chain
 from common.adapters.local.inprocess_bus import Delivery, InProcessBus
+from common.errors import TerminalError, TransientError
 from common.messages import RunOptions, RunRequest
 from common.steps.context import StepContext
 from common.steps.dispatch import deliver, step_for_topic
+
+MAX_ATTEMPTS = 5
+"""Deliveries of one message before the local run gives up (Pub/Sub: the dead-letter limit)."""
+BACKOFF_S = 0.5
 
 
 @dataclass
@@ -63,10 +68,27 @@ def run_recipe(
     request = RunRequest(recipe=recipe_name, run_id=run_id, options=options)
     started = time.monotonic()
     bars: dict[str, tqdm] = {}
+    attempts: dict[str, int] = {}
 
     def dispatch(delivery: Delivery) -> None:
+        if delivery.topic.endswith(chain.DEAD_LETTER_SUFFIX):
+            return  # the failure is on the run document; the summary reports it
         step = step_for_topic(delivery.topic)
-        deliver(ctx, step, delivery.data, message_id=delivery.message_id, publish_time=now)
+        try:
+            deliver(ctx, step, delivery.data, message_id=delivery.message_id, publish_time=now)
+        except TerminalError:
+            # Recorded on the run document; a failed shard still lets the run report,
+            # exactly as the acknowledged message does on Pub/Sub.
+            if not chain.BY_NAME[step].per_shard:
+                raise
+        except TransientError:
+            # Redeliver with backoff, as Pub/Sub would, up to a bounded number of attempts.
+            attempts[delivery.message_id] = attempt = attempts.get(delivery.message_id, 0) + 1
+            if attempt >= MAX_ATTEMPTS:
+                raise
+            time.sleep(min(BACKOFF_S * 2 ** (attempt - 1), 30.0))
+            bus.redeliver(delivery)
+            return
         if not progress:
             return
         if step not in bars:

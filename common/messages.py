@@ -79,6 +79,21 @@ class RunMessage(_Message):
     options: RunOptions = RunOptions()
 
 
+class DeadLetter(_Message):
+    """A message a step refused for good, with the reason, on the hop's dead-letter topic.
+
+    Pub/Sub's own dead-lettering (after too many failed deliveries) forwards the
+    original body instead; both land on ``<topic>-dead-letter``.
+    """
+
+    topic: str
+    step: str
+    message_id: str
+    error: dict[str, Any]
+    body: dict[str, Any] | str
+    """The original message (decoded JSON when it was JSON)."""
+
+
 M = TypeVar("M", bound=_Message)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,18 +20,24 @@ def register(cls: type[Processor]) -> type[Processor]:
     return cls
 
 
+@functools.cache
 def _load_builtins() -> None:
-    # Importing the modules runs their @register decorators.
+    # Importing the modules runs their @register decorators. Once per process, and not
+    # "when the registry is empty": importing one processor module directly registers it.
     from common.processors import (  # noqa: F401
+        conversation_state,
+        handoff,
+        human_transfer,
         metadata,
+        template,
         temporal,
+        validation,
     )
 
 
 def registry() -> dict[str, type[Processor]]:
     """Name → class for every known processor."""
-    if not _REGISTRY:
-        _load_builtins()
+    _load_builtins()
     return dict(_REGISTRY)
 
 

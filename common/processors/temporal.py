@@ -37,14 +37,14 @@ class TemporalParams(ProcessorParams):
         return value
 
 
-def _since(later: pl.Expr, earlier: pl.Expr, prefix: str, suffix: str) -> list[pl.Expr]:
-    minutes = ((later - earlier).dt.total_seconds() // 60).cast(pl.Int64)
-    hours = minutes // 60
-    text = pl.format("{}h {}m", hours, minutes % 60)
+def _since(later: pl.Expr, earlier: pl.Expr, suffix: str) -> list[pl.Expr]:
+    """Whole hours / minutes from ``earlier`` to ``later`` (truncated toward zero)."""
+    minutes = (later - earlier).dt.total_minutes().cast(pl.Int64)
+    hours = (later - earlier).dt.total_hours().cast(pl.Int64)
     return [
         hours.alias(f"HOURS_SINCE_{suffix}"),
         minutes.alias(f"MINUTES_SINCE_{suffix}"),
-        text.alias(f"HOURS_MINUTES_SINCE_{suffix}"),
+        pl.format("{}h {}m", hours, minutes - hours * 60).alias(f"HOURS_MINUTES_SINCE_{suffix}"),
     ]
 
 
@@ -129,8 +129,8 @@ class TemporalProcessor(Processor):
             params.business_hours_start, params.business_hours_end, closed="left"
         ) & weekday.is_in(list(params.business_days))
         return out.with_columns(
-            *_since(as_of, pl.col("_last"), "HOURS", "LAST_MESSAGE"),
-            *_since(as_of, pl.col("_last_user"), "HOURS", "LAST_USER_MESSAGE"),
+            *_since(as_of, pl.col("_last"), "LAST_MESSAGE"),
+            *_since(as_of, pl.col("_last_user"), "LAST_USER_MESSAGE"),
             hour.alias("LAST_MESSAGE_LOCAL_HOUR"),
             weekday.replace_strict(list(range(1, 8)), WEEKDAYS, return_dtype=pl.String).alias(
                 "LAST_MESSAGE_WEEKDAY"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from common import chain
-from common.errors import PayloadError
+from common.errors import PayloadError, TerminalError
 from common.messages import RunMessage, RunRequest, ShardMessage, decode
 from common.steps.context import StepContext
+from common.steps.fanin import shard_failed
 from common.steps.fetch_conversations import fetch_conversations
 from common.steps.fetch_leads import fetch_leads
 from common.steps.process import process
@@ -39,18 +41,28 @@ def deliver(
             event_id=message_id,
             event_time=publish_time or datetime.now(UTC),
         )
-    elif step == "fetch_conversations":
-        fetch_conversations(ctx, decode(ShardMessage, data, where=where))
-    elif step == "process":
-        process(ctx, decode(ShardMessage, data, where=where))
-    elif step == "summarize":
-        from common.steps.summarize import summarize  # LLM code loads only where it runs
-
-        summarize(ctx, decode(ShardMessage, data, where=where))
+    elif stage.per_shard:
+        message = decode(ShardMessage, data, where=where)
+        try:
+            _shard_step(step)(ctx, message)
+        except TerminalError:
+            # The shard is lost for this run; the others still reach the report.
+            shard_failed(ctx, message)
+            raise
     elif step == "report":
         report(ctx, decode(RunMessage, data, where=where))
     else:  # pragma: no cover - guarded by `available`
         raise PayloadError(f"step `{step}` has no handler", where="dispatch")
+
+
+def _shard_step(step: str) -> Callable[[StepContext, ShardMessage], None]:
+    if step == "fetch_conversations":
+        return fetch_conversations
+    if step == "process":
+        return process
+    from common.steps.summarize import summarize  # LLM code loads only where it runs
+
+    return summarize
 
 
 def step_for_topic(topic: str) -> str:

@@ -29,3 +29,14 @@ def shard_finished(ctx: StepContext, recipe: Recipe, step: str, message: ShardMe
             nxt.topic,
             RunMessage(run_id=message.run_id, recipe=message.recipe, options=message.options),
         )
+
+
+def shard_failed(ctx: StepContext, message: ShardMessage) -> None:
+    """A shard failed for good: count it as finished so the run still reports.
+
+    The failure itself is already on the run document (``failures``); the
+    report leaves the shard's leads out and says so.
+    """
+    recipe = ctx.recipe(message.recipe)
+    last_shard_stage = [s for s in chain.enabled(recipe) if s.per_shard][-1]
+    shard_finished(ctx, recipe, last_shard_stage.name, message)

@@ -78,37 +78,38 @@ def to_csv(frame: pl.DataFrame) -> bytes:
 
 
 def merge_shards(
-    ctx: StepContext, run_id: str, shard_count: int, *, with_summaries: bool = False
+    ctx: StepContext, run_id: str, shards: list[int], *, with_summaries: bool = False
 ) -> pl.DataFrame:
-    """All feature shards of a run (joined with the LLM answers when asked), ordered by lead key."""
+    """The given feature shards of a run (joined with the LLM answers when asked), by lead key."""
     blobs = ctx.backends.blobs
-    keys = [layout.shard_key(run_id, "features", i) for i in range(shard_count)]
-    if with_summaries:
-        keys_to_check = keys + [
-            layout.shard_key(run_id, "summaries", i) for i in range(shard_count)
-        ]
-    else:
-        keys_to_check = keys
-    missing = [k for k in keys_to_check if not blobs.exists(k)]
+    kinds = ["features", "summaries"] if with_summaries else ["features"]
+    keys = {kind: [layout.shard_key(run_id, kind, i) for i in shards] for kind in kinds}
+    missing = [k for group in keys.values() for k in group if not blobs.exists(k)]
     if missing:
-        raise TransientError(
-            f"{len(missing)} of {shard_count} shards are not written yet", where=missing[0]
-        )
-    if not keys:
-        return pl.DataFrame(
-            {LEAD_KEY: [], IGNORE: []}, schema={LEAD_KEY: pl.String, IGNORE: pl.String}
-        )
-    frames = [read_frame(blobs, k) for k in keys]
-    merged = pl.concat(frames, how="diagonal_relaxed")
+        raise TransientError(f"{len(missing)} shard objects are not written yet", where=missing[0])
+    if not shards:
+        return pl.DataFrame(schema={LEAD_KEY: pl.String, IGNORE: pl.String})
+    merged = pl.concat([read_frame(blobs, k) for k in keys["features"]], how="diagonal_relaxed")
     if with_summaries:
-        summary_keys = [layout.shard_key(run_id, "summaries", i) for i in range(shard_count)]
-        summaries = pl.concat([read_frame(blobs, k) for k in summary_keys], how="diagonal_relaxed")
+        summaries = pl.concat(
+            [read_frame(blobs, k) for k in keys["summaries"]], how="diagonal_relaxed"
+        )
         merged = (
             merged.join(summaries.rename({IGNORE: "_llm_ignore"}), on=LEAD_KEY, how="left")
             .with_columns(pl.coalesce(IGNORE, "_llm_ignore").alias(IGNORE))
             .drop("_llm_ignore")
         )
     return merged.sort(LEAD_KEY)
+
+
+def failed_shards(run: dict[str, Any]) -> dict[int, str]:
+    """Shards that failed for good in a per-shard step → the error message."""
+    failed: dict[int, str] = {}
+    for doc_id, failure in (run.get("failures") or {}).items():
+        step, _, shard = doc_id.rpartition("-")
+        if failure.get("terminal") and shard.isdigit():
+            failed[int(shard)] = f"{step}: {failure.get('message', '')}"
+    return failed
 
 
 def llm_totals(steps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -137,9 +138,9 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         run = state.get_run(message.run_id) or {}
         if "shard_count" not in run:
             raise TransientError("the run document has no shard count yet", where=message.run_id)
-        merged = merge_shards(
-            ctx, message.run_id, int(run["shard_count"]), with_summaries=recipe.llm is not None
-        )
+        failed = failed_shards(run)
+        shards = [i for i in range(int(run["shard_count"])) if i not in failed]
+        merged = merge_shards(ctx, message.run_id, shards, with_summaries=recipe.llm is not None)
         kept = merged.filter(pl.col(IGNORE).is_null())
         ignored = merged.filter(pl.col(IGNORE).is_not_null())
         columns = choose_columns(merged.columns, recipe, message.options)
@@ -161,7 +162,9 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         finished = datetime.now(UTC)
         started = datetime.fromisoformat(run.get("created_at", run["started_at"]))
         summary = {
-            "status": "succeeded",
+            # Partial: some shards failed for good; their leads are not in the outputs.
+            "status": "partial" if failed else "succeeded",
+            "failed_shards": sorted(failed),
             "finished_at": finished.isoformat(),
             "seconds": round((finished - started).total_seconds(), 3),
             "rows": kept.height,

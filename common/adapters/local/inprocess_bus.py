@@ -36,6 +36,10 @@ class InProcessBus:
         self.published.append(delivery)
         return delivery.message_id
 
+    def redeliver(self, delivery: Delivery) -> None:
+        """Queue a delivery again (what Pub/Sub does after a nack), same message id."""
+        self._queue.append(delivery)
+
     def pending(self) -> int:
         """Messages not yet delivered."""
         return len(self._queue)

@@ -1,0 +1,117 @@
+"""A shard that fails for good is recorded and dead-lettered; the other shards still report."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from common import chain
+from common.errors import DataError, TransientError
+from common.messages import RunOptions
+from common.settings import Settings
+from common.steps import process as process_module
+from common.steps.context import StepContext
+from tests.e2e.conftest import AS_OF
+
+
+@pytest.fixture
+def ctx(local_env: Path, recipes_dir: Path) -> StepContext:
+    meta_path = recipes_dir / "demo/meta.yml"
+    meta = yaml.safe_load(meta_path.read_text())
+    meta["shard_size"] = 40
+    meta_path.write_text(yaml.safe_dump(meta, sort_keys=False))
+    return StepContext.from_settings(Settings())
+
+
+def _shard_2_first_key(sample_dir: Path) -> str:
+    leads = pl.read_parquet(sample_dir / "demo/leads.parquet")
+    window = leads.filter(pl.col("lead_created_at") >= pl.lit(AS_OF).dt.offset_by("-30d"))
+    return sorted(window["lead_key"])[80]  # shard_size 40: shard 2 starts at row 80
+
+
+def test_terminal_shard_failure_reports_the_rest(
+    ctx: StepContext, sample_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from common.local_runner import run_recipe
+
+    real = process_module.compute_features
+    poisoned = _shard_2_first_key(sample_dir)
+
+    def failing(recipe, options, leads, messages):
+        if leads["lead_key"][0] == poisoned:
+            raise DataError("conversations have a bad row", where="shard 2")
+        return real(recipe, options, leads, messages)
+
+    monkeypatch.setattr(process_module, "compute_features", failing)
+    summary = run_recipe(ctx, "demo", RunOptions(as_of=AS_OF), progress=False)
+
+    assert summary.status == "partial"
+    assert list(summary.failures) == ["process-00002"]
+    assert "bad row" in summary.failures["process-00002"]["message"]
+    run = ctx.backends.state.get_run(summary.run_id)
+    assert run["failed_shards"] == [2]
+    rows = list(csv.DictReader(open(summary.outputs["analysis"], encoding="utf-8")))
+    ignored = list(csv.DictReader(open(summary.outputs["ignored"], encoding="utf-8")))
+    assert len(rows) + len(ignored) == summary.leads - 40  # shard 2's 40 leads are missing
+    assert poisoned not in {r["lead_key"] for r in rows}
+    published = [d.topic for d in ctx.backends.bus.published]
+    assert (
+        chain.dead_letter_topic("conversations-fetched") not in published
+    )  # local runner acks in place
+    report_steps = [
+        s for s in ctx.backends.state.list_steps(summary.run_id) if s["step"] == "report"
+    ]
+    assert len(report_steps) == 1 and report_steps[0]["status"] == "done"
+
+
+def test_transient_failure_is_retried_by_redelivery(
+    ctx: StepContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A TransientError releases the claim: the redelivered message runs the step again."""
+    from common import local_runner
+
+    monkeypatch.setattr(local_runner, "BACKOFF_S", 0.01)
+    calls = {"n": 0}
+    real = process_module.compute_features
+
+    def flaky(recipe, options, leads, messages):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise TransientError("warehouse busy", where="test")
+        return real(recipe, options, leads, messages)
+
+    monkeypatch.setattr(process_module, "compute_features", flaky)
+    summary = local_runner.run_recipe(ctx, "demo", RunOptions(as_of=AS_OF), progress=False)
+    assert (
+        summary.status == "succeeded"
+        and not summary.failures
+        or all(not f["terminal"] for f in summary.failures.values())
+    )
+    steps = {
+        s["shard"]: s
+        for s in ctx.backends.state.list_steps(summary.run_id)
+        if s["step"] == "process"
+    }
+    assert steps[0]["status"] == "done" and steps[0]["attempts"] == 2
+    assert all(s["attempts"] == 1 for shard, s in steps.items() if shard != 0)
+
+
+def test_transient_failure_gives_up_after_bounded_attempts(
+    ctx: StepContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from common import local_runner
+
+    monkeypatch.setattr(local_runner, "BACKOFF_S", 0.0)
+
+    def always(recipe, options, leads, messages):
+        raise TransientError("warehouse down", where="test")
+
+    monkeypatch.setattr(process_module, "compute_features", always)
+    with pytest.raises(TransientError):
+        local_runner.run_recipe(ctx, "demo", RunOptions(as_of=AS_OF), progress=False, run_id="down")
+    steps = [s for s in ctx.backends.state.list_steps("down") if s["step"] == "process"]
+    assert steps[0]["attempts"] == local_runner.MAX_ATTEMPTS and steps[0]["status"] == "retrying"
