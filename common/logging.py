@@ -107,5 +107,14 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None
     handler._lead_recovery = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for noisy in ("urllib3", "google.auth", "google.api_core", "grpc"):
+    for noisy in (
+        "urllib3",
+        "google.auth",
+        "google.api_core",
+        "grpc",
+        "httpx",
+        "httpx2",
+        "openai",
+        "google_genai",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)

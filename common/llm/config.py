@@ -75,6 +75,12 @@ class RateLimits(_Strict):
     )
     retries: int = Field(5, ge=0, le=20, description="Retries of a throttled/failed call.")
     timeout_seconds: float = Field(60, gt=0, description="Per-call timeout.")
+    backoff_initial_seconds: float = Field(
+        1.0, gt=0, description="Upper bound of the first retry's random wait (full jitter)."
+    )
+    backoff_max_seconds: float = Field(
+        30.0, gt=0, description="Largest upper bound of a retry's wait."
+    )
 
 
 class LLMConfig(_Strict):

@@ -49,6 +49,8 @@ def build_analyzer(
         limits=config.limits,
         keys=KeyPool(api_keys(provider_name, settings)),
         count_tokens=count_tokens,
+        backoff_initial=config.limits.backoff_initial_seconds,
+        backoff_max=config.limits.backoff_max_seconds,
     )
     return Analyzer(
         config=effective,

@@ -94,6 +94,6 @@ def summarize(ctx: StepContext, message: ShardMessage) -> None:
             shard_finished(ctx, recipe, STEP, message)
         else:
             ctx.backends.bus.publish(chain.next_stage(recipe, STEP).topic, message)
-        return {"llm": stats.as_dict(), "client": analyzer.client.stats_dict()}
+        return {"llm": stats.as_dict(), "client": analyzer.client.stats.as_dict()}
 
     run_once(ctx, StepKey(message.run_id, STEP, message.shard_index), work, recipe=message.recipe)
