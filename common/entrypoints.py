@@ -4,6 +4,12 @@ A Pub/Sub-triggered function receives a CloudEvent whose data is
 ``{"message": {"data": <base64>, "messageId": ..., "publishTime": ...}}``.
 `TerminalError` is logged, recorded and acknowledged (returning normally);
 anything else propagates so Pub/Sub redelivers (up to the dead-letter limit).
+
+Importing this module costs next to nothing on purpose: a function's
+``main.py`` imports it at start-up, and the settings (pydantic-settings), the
+steps (polars, pyarrow, sqlglot) and the Google clients load on the first
+message instead (`context`, `handle_cloud_event`, `handle_start_http`), so the
+instance is up and answering health checks sooner.
 """
 
 from __future__ import annotations
@@ -13,13 +19,13 @@ import json
 import logging
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.errors import PayloadError, TerminalError
 from common.logging import configure_logging, log_context
-from common.settings import get_settings
-from common.steps.context import StepContext
-from common.steps.dispatch import deliver
+
+if TYPE_CHECKING:
+    from common.steps.context import StepContext
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +33,9 @@ log = logging.getLogger(__name__)
 @lru_cache(maxsize=1)
 def context() -> StepContext:
     """Settings, logging and backends, built once per function instance."""
+    from common.settings import get_settings
+    from common.steps.context import StepContext
+
     settings = get_settings()
     configure_logging(settings.log_level, "json")
     return StepContext.from_settings(settings)
@@ -81,6 +90,8 @@ def dead_letter(ctx: StepContext, step: str, payload: Any, err: TerminalError) -
 
 def handle_cloud_event(step: str, cloud_event: Any, ctx: StepContext | None = None) -> None:
     """Run ``step`` for a Pub/Sub CloudEvent; terminal errors are acknowledged."""
+    from common.steps.dispatch import deliver
+
     ctx = ctx or context()
     trace = (
         (cloud_event.get("traceparent") or "").split("-")[1:2]
@@ -158,3 +169,11 @@ def handle_start_http(
         except TransientError as err:
             return json.dumps({"error": str(err)}), 503, headers
     return json.dumps({"run_id": run_id}), 200, headers
+
+
+def handle_analyze(request: Any) -> tuple[str, int, dict[str, str]]:
+    """The summarize function's synchronous HTTP analysis (see `common.llm.http_api`)."""
+    from common.llm.http_api import handle_analyze_http
+
+    with log_context(step="summarize_http"):
+        return handle_analyze_http(request, context())

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     )
     gemini_location: str = Field("us-central1", description="Vertex AI region for Gemini.")
     gemini_base_url: str | None = Field(None, description="Override the Gemini endpoint (tests).")
+    analysis_api_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Bearer tokens accepted by the summarize function's HTTP analysis endpoint "
+        "(comma-separated; Secret Manager in the cloud). Empty: the endpoint refuses every call.",
+    )
     llm_cache: bool = Field(
         True, description="Use the summary cache (the CLI's --no-cache sets false)."
     )
@@ -90,7 +95,7 @@ class Settings(BaseSettings):
         30, ge=1, description="Days a cached answer lives (Firestore TTL)."
     )
 
-    @field_validator("openai_api_keys", "gemini_api_keys", mode="before")
+    @field_validator("openai_api_keys", "gemini_api_keys", "analysis_api_tokens", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
