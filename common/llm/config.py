@@ -86,6 +86,9 @@ class RateLimits(_Strict):
 class LLMConfig(_Strict):
     """`llm:` in meta.yml."""
 
+    mode: Literal["analyze"] = Field(
+        "analyze", description="`analyze`: one structured answer per conversation (output_schema)."
+    )
     provider: Literal["local", "openai", "gemini"] = Field(
         "local", description="`local` (offline, for trying the pipeline), `openai` or `gemini`."
     )

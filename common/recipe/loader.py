@@ -89,8 +89,11 @@ class Recipe:
         for cls in self.processor_classes():
             for column in cls.column_names():
                 produced[column] = cls.name
-        for column in self.llm.output_schema if self.llm else ():
-            produced[column] = "llm"
+        if self.llm is not None:
+            from common.llm.modes import get_mode
+
+            for column in get_mode(self.llm.mode).columns(self.llm):
+                produced[column] = "llm"
         return produced
 
 
