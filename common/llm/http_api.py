@@ -23,7 +23,6 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.errors import LeadRecoveryError
-from common.llm.analysis import Item
 from common.messages import RunOptions
 from common.processors.base import LEAD_KEY, MESSAGE_SCHEMA
 from common.steps.context import StepContext
@@ -88,8 +87,8 @@ def _messages_frame(leads: list[LeadIn]) -> pl.DataFrame:
 
 def analyze(ctx: StepContext, body: AnalyzeRequest) -> list[dict[str, Any]]:
     """Processors + LLM analysis for the given leads; one result dict per lead."""
-    from common.llm.digest import build_digests
     from common.llm.factory import build_analyzer
+    from common.llm.modes.analyze import digest_items
     from common.steps.process import compute_features
 
     recipe = ctx.recipe(body.recipe)
@@ -101,18 +100,9 @@ def analyze(ctx: StepContext, body: AnalyzeRequest) -> list[dict[str, Any]]:
     features = compute_features(recipe, RunOptions(as_of=as_of), leads, messages).drop(
         "ignore_reason"
     )
-    digests = build_digests(
-        messages, token_budget=recipe.llm.token_budget, timezone=recipe.meta.timezone
+    items, _ = digest_items(
+        features, messages, token_budget=recipe.llm.token_budget, timezone=recipe.meta.timezone
     )
-    rows = features.join(digests.select(LEAD_KEY, "digest"), on=LEAD_KEY)
-    items = [
-        Item(
-            lead_key=r[LEAD_KEY],
-            fields={k: v for k, v in r.items() if k != "digest"},
-            digest=r["digest"],
-        )
-        for r in rows.iter_rows(named=True)
-    ]
     outcomes, _ = build_analyzer(recipe, ctx.settings, ctx.backends.cache).run(items)
     return [
         {"lead_key": o.lead_key, "answer": o.answer, "error": o.reason, "cached": o.cached}
