@@ -9,9 +9,10 @@ helpers. Every processor works in two vectorised passes over the shard:
 2. one ``group_by(lead_key).agg(...)`` reduces the flags to one row per lead.
 
 Order-dependent questions ("did the customer write after the last profiling
-question?") compare row numbers inside the aggregation, see `after_last`; this
-relies on the frame being ordered by lead and time, as `normalize_messages`
-leaves it.
+question?") are row flags too: they compare each row's number with the lead's
+last (or first) flagged row, see `after_last`, so the aggregations stay simple
+reductions (any, sum, first non-null), the fast ones. This relies on the frame
+being ordered by lead and time, as `normalize_messages` leaves it.
 
 Regexes run on the Rust ``regex`` engine of polars: no look-around or
 back-references; use ``(?i)`` for case-insensitive matching.
@@ -85,24 +86,20 @@ def text_matches(patterns: Iterable[str], among: pl.Expr) -> pl.Expr:
 
 
 def after_last(flag: pl.Expr, *, if_never: bool = False) -> pl.Expr:
-    """Aggregation context: rows strictly after the lead's last row where ``flag`` holds.
+    """Row-level: the row comes after the lead's last row where ``flag`` holds.
 
     Args:
-        flag: a boolean row-level expression.
+        flag: a boolean row-level expression (usually a flag column added before).
         if_never: the value for every row of a lead where ``flag`` never holds.
-
-    Returns:
-        A boolean expression, one value per row of the group.
     """
-    last = pl.col(ROW).filter(flag).max()
-    if if_never:
-        last = last.fill_null(-1)
-    return (pl.col(ROW) > last).fill_null(False)
+    last = pl.col(ROW).filter(flag).max().over(LEAD_KEY)
+    return (pl.col(ROW) > last).fill_null(if_never)
 
 
 def after_first(flag: pl.Expr) -> pl.Expr:
-    """Aggregation context: rows strictly after the lead's first row where ``flag`` holds."""
-    return (pl.col(ROW) > pl.col(ROW).filter(flag).min()).fill_null(False)
+    """Row-level: the row comes after the lead's first row where ``flag`` holds."""
+    first = pl.col(ROW).filter(flag).min().over(LEAD_KEY)
+    return (pl.col(ROW) > first).fill_null(False)
 
 
 def aggregate(

@@ -93,9 +93,14 @@ def normalize_messages(messages: pl.DataFrame) -> pl.DataFrame:
     Duplicate exports of the same message (same ``message_id``) are dropped;
     ties in time are broken by ``message_id`` so the order is deterministic.
     """
-    return (
+    ordered = (
         messages.select([pl.col(n).cast(t) for n, t in MESSAGE_SCHEMA.items()])
         .with_columns(pl.col("sender").str.to_lowercase().str.strip_chars())
         .unique(subset=["lead_key", "message_id"], keep="first", maintain_order=True)
         .sort(["lead_key", "sent_at", "message_id"], nulls_last=True)
     )
+    # After the sort, texts still sit where the input had them, so every regex pass of
+    # the processors reads memory out of order (up to 2x slower on a shuffled shard).
+    # One copy through Arrow's contiguous layout puts them in row order.
+    text = ordered.get_column("text").to_arrow(compat_level=pl.CompatLevel.oldest())
+    return ordered.with_columns(pl.Series("text", text, dtype=pl.String))

@@ -136,6 +136,6 @@ class ConversationStateProcessor(Processor):
             *handoff_aggregations(),
             SENDER.last().alias(_LAST_SENDER),
             *validation_aggregations(),
-            *transfer_aggregations(params.human_transfer),
+            *transfer_aggregations(),
         ]
         return aggregate(messages, flags, aggregations, finish=[_state()])

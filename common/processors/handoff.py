@@ -47,6 +47,7 @@ DEFAULT_FINALIZED_PATTERNS: tuple[str, ...] = (
 
 INVITED = "_handoff_invited"
 REPLY = "_handoff_reply"
+ANSWER = "_handoff_answer"
 FINALIZED = "_handoff_finalized"
 
 
@@ -71,13 +72,14 @@ class HandoffParams(ProcessorParams):
 
 
 def handoff_flags(params: HandoffParams) -> dict[str, pl.Expr]:
-    """Row-level flags: invitation, the customer's accept/decline label, confirmation."""
+    """Row-level flags: invitation, answer label, answer after the last invitation, confirmation."""
     return {
         INVITED: text_matches(params.invitation_patterns, IS_STAFF),
         REPLY: pl.when(text_matches(params.decline_patterns, IS_USER))
         .then(pl.lit("declined"))
         .when(text_matches(params.accept_patterns, IS_USER))
         .then(pl.lit("accepted")),
+        ANSWER: pl.when(after_last(pl.col(INVITED))).then(pl.col(REPLY)),
         FINALIZED: text_matches(params.finalized_patterns, IS_STAFF),
     }
 
@@ -85,11 +87,10 @@ def handoff_flags(params: HandoffParams) -> dict[str, pl.Expr]:
 def handoff_aggregations() -> list[pl.Expr]:
     """Per-lead columns of `HandoffProcessor` from the `handoff_flags` columns."""
     offered = pl.col(INVITED).any()
-    reply = pl.col(REPLY)
-    first_reply = reply.filter(after_last(pl.col(INVITED)) & reply.is_not_null()).first()
+    answer = pl.col(ANSWER).first(ignore_nulls=True).fill_null("no_answer")
     return [
         offered.alias("handoff_invitation_offered"),
-        pl.when(offered).then(first_reply.fill_null("no_answer")).alias("handoff_response"),
+        pl.when(offered).then(answer).alias("handoff_response"),
         pl.col(FINALIZED).any().alias("handoff_finalized"),
     ]
 

@@ -27,7 +27,7 @@ DEFAULT_TRANSFER_PATTERNS: tuple[str, ...] = (
 )
 
 ANNOUNCED = "_transfer_announced"
-TAKEOVER = "_agent_takeover"
+TRANSFER_AT = "_transfer_at"
 
 
 class HumanTransferParams(ProcessorParams):
@@ -45,18 +45,21 @@ class HumanTransferParams(ProcessorParams):
 
 
 def transfer_flags(params: HumanTransferParams) -> dict[str, pl.Expr]:
-    """Row-level flag: the bot announces a transfer."""
-    return {ANNOUNCED: text_matches(params.transfer_patterns, IS_BOT)}
-
-
-def transfer_aggregations(params: HumanTransferParams) -> list[pl.Expr]:
-    """Per-lead columns of `HumanTransferProcessor` from the `transfer_flags` column."""
+    """Row-level flags: the bot announces a transfer; the time of each transfer event."""
     event = pl.col(ANNOUNCED)
     if params.agent_takeover:
         event = event | (IS_AGENT & after_first(IS_BOT))
+    return {
+        ANNOUNCED: text_matches(params.transfer_patterns, IS_BOT),
+        TRANSFER_AT: pl.when(event).then(pl.col("sent_at")),
+    }
+
+
+def transfer_aggregations() -> list[pl.Expr]:
+    """Per-lead columns of `HumanTransferProcessor` from the `transfer_flags` columns."""
     return [
-        event.any().alias("human_transfer"),
-        pl.col("sent_at").filter(event).min().alias("human_transfer_at"),
+        pl.col(TRANSFER_AT).is_not_null().any().alias("human_transfer"),
+        pl.col(TRANSFER_AT).min().alias("human_transfer_at"),
     ]
 
 
@@ -83,4 +86,4 @@ class HumanTransferProcessor(Processor):
         """One row per lead; ``messages`` is ordered by lead and time."""
         params = self.params
         assert isinstance(params, HumanTransferParams)
-        return aggregate(messages, transfer_flags(params), transfer_aggregations(params))
+        return aggregate(messages, transfer_flags(params), transfer_aggregations())

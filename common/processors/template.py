@@ -49,6 +49,8 @@ DEFAULT_TEMPLATES: dict[str, TemplateSpec] = {
 
 TEMPLATE = "_template"
 """Row flag: the message is a staff message matching any counted template."""
+UNANSWERED = "_template_unanswered"
+"""Row flag: a template after the customer's last message (any template, if they never wrote)."""
 
 
 def _template_column(index: int) -> str:
@@ -120,22 +122,25 @@ def _is_template(pattern: str, match: str) -> pl.Expr:
 
 
 def template_flags(params: TemplateDetectionParams) -> dict[str, pl.Expr]:
-    """Row-level flags: one per counted template, and `TEMPLATE` for "any of them"."""
+    """Row-level flags: one per counted template, `TEMPLATE` for any of them, `UNANSWERED`."""
     per_template = {
         _template_column(i): _is_template(pattern, params.match)
         for i, pattern in enumerate(params.counted().values())
     }
     any_template = pl.any_horizontal(*map(pl.col, per_template)) if per_template else pl.lit(False)
-    return {**per_template, TEMPLATE: any_template}
+    return {
+        **per_template,
+        TEMPLATE: any_template,
+        UNANSWERED: pl.col(TEMPLATE) & after_last(IS_USER, if_never=True),
+    }
 
 
 def template_aggregations(params: TemplateDetectionParams) -> list[pl.Expr]:
     """Per-lead columns of `TemplateDetectionProcessor` (``templates_sent`` comes in `finish`)."""
-    # Templates after the customer's last message (all of them, if they never wrote).
     consecutive = (
         pl.lit(None, dtype=pl.Int64)
         if params.skip_consecutive_count
-        else pl.col(TEMPLATE).filter(after_last(IS_USER, if_never=True)).sum().cast(pl.Int64)
+        else pl.col(UNANSWERED).sum().cast(pl.Int64)
     )
     return [
         *[pl.col(_template_column(i)).any() for i in range(len(params.counted()))],

@@ -33,6 +33,7 @@ DEFAULT_QUESTION_PATTERNS: tuple[str, ...] = (
 """Generic profiling questions (employment, income, ID, contact, address, bank, purpose)."""
 
 QUESTION = "_profiling_question"
+ANSWERED = "_profiling_answered"
 
 
 class ValidationParams(ProcessorParams):
@@ -45,14 +46,17 @@ class ValidationParams(ProcessorParams):
 
 
 def validation_flags(params: ValidationParams) -> dict[str, pl.Expr]:
-    """Row-level flag: the message is a profiling question."""
-    return {QUESTION: text_matches(params.question_patterns, IS_STAFF)}
+    """Row-level flags: a profiling question; a customer message after the last one."""
+    return {
+        QUESTION: text_matches(params.question_patterns, IS_STAFF),
+        ANSWERED: IS_USER & after_last(pl.col(QUESTION)),
+    }
 
 
 def validation_aggregations() -> list[pl.Expr]:
     """Per-lead columns of `ValidationProcessor` from the `validation_flags` column."""
     asked = pl.col(QUESTION).any()
-    answered = IS_USER.filter(after_last(pl.col(QUESTION))).any()
+    answered = pl.col(ANSWERED).any()
     return [
         asked.alias("pre_validation_questions_asked"),
         pl.when(asked).then(answered).alias("pre_validation_answered"),
