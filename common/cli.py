@@ -288,6 +288,35 @@ def recipes_new(name: str, recipes_dir: Path | None) -> None:
     )
 
 
+@recipes.command("sync-columns")
+@click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Show the changes without writing meta.yml.")
+@_recipes_dir_option
+@_friendly
+def recipes_sync_columns(name: str, dry_run: bool, recipes_dir: Path | None) -> None:
+    """Update output_columns from the configured processors (NAME or `update-all`).
+
+    Adds the columns of configured processors that are missing, removes those
+    of processors the recipe no longer configures, keeps every other column.
+    """
+    from common.recipe.columns import apply, plan
+
+    folder = _settings(recipes_dir=recipes_dir).recipes_dir
+    names = list_recipes(folder) if name == "update-all" else [name]
+    for recipe_name in names:
+        recipe = load_recipe(recipe_name, folder, check_columns=False)
+        sync = plan(recipe)
+        if not sync.changed:
+            click.echo(f"{recipe_name}: up to date")
+            continue
+        click.echo(
+            f"{recipe_name}: +{', +'.join(sync.added) or ' nothing'}; -{', -'.join(sync.removed) or ' nothing'}"
+        )
+        if not dry_run:
+            apply(recipe, sync)
+            load_recipe(recipe_name, folder)  # the result must still validate
+
+
 @recipes.command("schema")
 def recipes_schema() -> None:
     """Print the JSON Schema of meta.yml (for editor completion)."""

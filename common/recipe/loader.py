@@ -150,8 +150,11 @@ def _csv_header(path: Path) -> tuple[str, ...]:
     return tuple(header)
 
 
-def load_recipe(name: str, recipes_dir: Path) -> Recipe:
+def load_recipe(name: str, recipes_dir: Path, *, check_columns: bool = True) -> Recipe:
     """Load ``recipes_dir/name`` and validate everything that can be checked before running.
+
+    ``check_columns=False`` skips the `output_columns` check (for `sync-columns`,
+    which repairs exactly that).
 
     Raises:
         RecipeError: with one message naming the file, the field and what was expected.
@@ -237,13 +240,18 @@ def load_recipe(name: str, recipes_dir: Path) -> Recipe:
         llm=llm,
     )
     _check_processors(recipe)
-    _check_output_columns(recipe)
+    if check_columns:
+        _check_output_columns(recipe)
     if llm is not None and prompt is not None and lead_columns is not None:
         supplied = {c for c, who in recipe.produced_columns().items() if who != "llm"}
         try:
             check_prompt(prompt, supplied, where=_display(path / meta.prompt_file))
         except LeadRecoveryError as err:
             raise RecipeError(err.message, where=err.where, expected=err.expected) from err
+    if llm is not None:
+        from common.llm.modes import validate_recipe
+
+        validate_recipe(recipe)  # the mode's own files and settings (scoring, extraction)
     return recipe
 
 

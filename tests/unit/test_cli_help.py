@@ -15,6 +15,7 @@ COMMANDS = [
     ["recipes", "validate"],
     ["recipes", "new"],
     ["recipes", "schema"],
+    ["recipes", "sync-columns"],
     ["runs"],
     ["runs", "list"],
     ["runs", "show"],

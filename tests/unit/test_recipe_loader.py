@@ -156,3 +156,60 @@ def test_new_recipe_scaffold_is_valid(recipes: Path) -> None:
     assert again.exit_code == 2 and "exists" in again.output
     listed = CliRunner().invoke(main, ["recipes", "list", "--recipes-dir", str(recipes)])
     assert "top_up" in listed.output and "demo" in listed.output
+
+
+def test_sync_columns_adds_and_removes_processor_columns(recipes: Path) -> None:
+    path = recipes / "demo/meta.yml"
+    original = path.read_text()
+    _edit_meta(
+        recipes,
+        lambda m: m.update(
+            python_processors=[
+                p for p in m["python_processors"] if "human_transfer" not in p["module"]
+            ]
+            + [{"module": "HumanTransferProcessor"}],
+            output_columns=[
+                c for c in m["output_columns"] if c not in ("human_transfer", "handoff_response")
+            ],
+        ),
+    )
+    runner = CliRunner()
+    dry = runner.invoke(
+        main, ["recipes", "sync-columns", "demo", "--dry-run", "--recipes-dir", str(recipes)]
+    )
+    assert dry.exit_code == 0, dry.output
+    assert "+handoff_response" in dry.output and "+human_transfer" in dry.output
+    assert "handoff_response" not in yaml.safe_load(path.read_text())["output_columns"]
+    done = runner.invoke(main, ["recipes", "sync-columns", "demo", "--recipes-dir", str(recipes)])
+    assert done.exit_code == 0, done.output
+    columns = yaml.safe_load(path.read_text())["output_columns"]
+    assert columns[-2:] == ["handoff_response", "human_transfer"] or {
+        "handoff_response",
+        "human_transfer",
+    } <= set(columns)
+    # Dropping a processor removes its columns and keeps the lead columns.
+    _edit_meta(
+        recipes,
+        lambda m: m.update(
+            python_processors=[p for p in m["python_processors"] if "Handoff" not in p["module"]]
+        ),
+    )
+    again = runner.invoke(
+        main, ["recipes", "sync-columns", "update-all", "--recipes-dir", str(recipes)]
+    )
+    assert again.exit_code == 0, again.output
+    columns = yaml.safe_load(path.read_text())["output_columns"]
+    assert "handoff_response" not in columns and "name" in columns and "lead_key" in columns
+    assert load_recipe("demo", recipes)
+    assert "stall_reasons: +" in again.output  # update-all visits every recipe
+    assert original  # the untouched copy in the repo is not modified by this test
+
+
+def test_prompt_placeholder_typo_fails_at_load(recipes: Path) -> None:
+    prompt = recipes / "stall_reasons/prompt.txt"
+    prompt.write_text(prompt.read_text().replace("{conversation_state}", "{conversation_stat}"))
+    with pytest.raises(RecipeError) as info:
+        load_recipe("stall_reasons", recipes)
+    assert "prompt.txt" in str(info.value) and "did you mean `{conversation_state}`" in str(
+        info.value
+    )
