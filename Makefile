@@ -39,6 +39,7 @@ $(LOCAL_LLM): $(STAMP)
 
 $(SAMPLE): | $(STAMP)
 	$(BIN)/python scripts/generate_sample_data.py --out data/sample --anchor $(DEMO_AS_OF)
+	$(BIN)/python scripts/generate_company_data.py --out data/sample --anchor $(DEMO_AS_OF)
 
 sample: $(SAMPLE) ## Generate the synthetic sample data (if missing)
 

@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -108,8 +108,20 @@ def check_prompt(template: str, available: set[str], *, where: str) -> None:
             )
 
 
+Renderer = Callable[[str, Item], str]
+"""Turns a prompt template and an item into the user message."""
+
+
 class Analyzer:
-    """Ask the LLM for each item's structured answer, through the cache."""
+    """Ask the LLM for each item's structured answer, through the cache.
+
+    By default the answer's shape is the recipe's ``output_schema`` and the
+    prompt is rendered by `render_prompt`; modes with answers of their own
+    (`common.llm.modes`) pass ``answer_model``, ``system``, ``schema_name`` and
+    ``render`` (and ``schema_for`` to narrow the schema sent per item), and
+    `variant` gives a second task that shares the client and the cache. Every request is cached under the hash of what determines its
+    answer (`cache_key`), whichever task it belongs to.
+    """
 
     def __init__(
         self,
@@ -122,6 +134,11 @@ class Analyzer:
         cache: SummaryCache | None,
         ttl: timedelta,
         read_cache: bool = True,
+        answer_model: type[BaseModel] | None = None,
+        system: str = SYSTEM,
+        schema_name: str = "answer",
+        render: Renderer = render_prompt,
+        schema_for: Callable[[Item], dict[str, Any]] | None = None,
     ) -> None:
         self.config = config
         self.prompt = prompt
@@ -131,16 +148,49 @@ class Analyzer:
         self.cache = cache
         self.ttl = ttl
         self.read_cache = read_cache
-        self.answer_model: type[BaseModel] = config.answer_model()
+        self.answer_model: type[BaseModel] = answer_model or config.answer_model()
         self.schema = self.answer_model.model_json_schema()
+        self.system = system
+        self.schema_name = schema_name
+        self.render = render
+        self.schema_for = schema_for
+        """The schema sent for one item, when it narrows `schema` per item (e.g. an enum of
+        the ids an answer may cite); answers are still validated against `answer_model`."""
+
+    def variant(
+        self,
+        *,
+        prompt: str,
+        answer_model: type[BaseModel],
+        system: str = SYSTEM,
+        schema_name: str = "answer",
+        render: Renderer = render_prompt,
+        schema_for: Callable[[Item], dict[str, Any]] | None = None,
+    ) -> Analyzer:
+        """Another task (prompt, answer shape) over the same client, cache and model."""
+        return Analyzer(
+            config=self.config,
+            prompt=prompt,
+            provider_name=self.provider_name,
+            model=self.model,
+            client=self.client,
+            cache=self.cache,
+            ttl=self.ttl,
+            read_cache=self.read_cache,
+            answer_model=answer_model,
+            system=system,
+            schema_name=schema_name,
+            render=render,
+            schema_for=schema_for,
+        )
 
     def request(self, item: Item) -> LLMRequest:
         """The generation request for one item."""
         return LLMRequest(
-            system=SYSTEM,
-            user=render_prompt(self.prompt, item),
-            json_schema=self.schema,
-            schema_name="answer",
+            system=self.system,
+            user=self.render(self.prompt, item),
+            json_schema=self.schema_for(item) if self.schema_for else self.schema,
+            schema_name=self.schema_name,
             model=self.model,
             temperature=self.config.temperature,
             max_output_tokens=self.config.max_output_tokens,

@@ -3,6 +3,11 @@
 The output schema lists the fields the LLM must return (Python-computed
 columns never go here). It becomes a pydantic model, whose JSON Schema is sent
 for structured output and which validates every answer, whatever the provider.
+
+``mode`` picks how the summarize step uses the LLM (see `common.llm.modes`):
+``analyze`` needs ``output_schema``; ``score`` needs ``scoring``; ``extract``
+needs ``extraction``. The answers of ``score`` and ``extract`` have fixed
+shapes, so those modes take no ``output_schema``.
 """
 
 from __future__ import annotations
@@ -11,7 +16,15 @@ import re
 import string
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -83,11 +96,100 @@ class RateLimits(_Strict):
     )
 
 
+DEFAULT_EVENT_TYPES = (
+    "revenue_milestone",
+    "user_growth",
+    "funding",
+    "hiring",
+    "churn",
+    "product_launch",
+    "incident",
+    "partnership",
+    "enterprise_deal",
+    "market_expansion",
+    "compliance",
+    "other",
+)
+"""Event types of `ExtractionConfig` when a recipe names none."""
+
+
+class ScoringConfig(_Strict):
+    """`llm.scoring:` (mode `score`): criteria, threshold and the outreach message prompt."""
+
+    criteria_file: str = Field(
+        "scoring_criteria.md",
+        description="ICP / scoring criteria, read from the recipe folder (unless `criteria`).",
+    )
+    criteria: str | None = Field(
+        None, min_length=1, description="Inline criteria instead of `criteria_file`."
+    )
+    threshold: int = Field(
+        70, ge=0, le=100, description="Leads scoring at least this get an outreach message."
+    )
+    message_prompt_file: str = Field(
+        "message_prompt.txt",
+        description="Prompt of the outreach message (lead fields, {score}, {signals_positive}, "
+        "{signals_negative}, {rationale}, {conversation}).",
+    )
+    max_signals: int = Field(
+        5, ge=1, le=20, description="Most signals listed per direction (raised / lowered)."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ScoringConfig:
+        if self.criteria is not None and "criteria_file" in self.model_fields_set:
+            raise ValueError("give either `criteria` (inline) or `criteria_file`, not both")
+        return self
+
+
+class ExtractionConfig(_Strict):
+    """`llm.extraction:` (mode `extract`): batching, event types and the follow-up prompt."""
+
+    batch_size: int = Field(
+        200, ge=1, le=10_000, description="Most messages per extraction call (one batch)."
+    )
+    group_by: str = Field(
+        "lead_key",
+        description="Lead column whose value groups messages (`lead_key`, or e.g. `company`).",
+    )
+    event_types: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_EVENT_TYPES),
+        min_length=1,
+        description="Allowed event types (a category).",
+    )
+    max_events: int = Field(10, ge=1, le=50, description="Most events one batch may return.")
+    constrain_source_ids: bool = Field(
+        True,
+        description="Send the batch's message ids as the allowed values of "
+        "`source_message_ids` (structured output then cites only real ids); off when a "
+        "provider refuses large enums. Cited ids are checked either way.",
+    )
+    followup_prompt_file: str = Field(
+        "followup_prompt.txt",
+        description="Prompt of the one follow-up per group ({events}, {group_key}, lead fields).",
+    )
+
+    @field_validator("event_types")
+    @classmethod
+    def _types(cls, value: list[str]) -> list[str]:
+        bad = [t for t in value if not FIELD_NAME.match(t)]
+        if bad:
+            raise ValueError(f"event types must be identifiers: {', '.join(bad)}")
+        dupes = sorted({t for t in value if value.count(t) > 1})
+        if dupes:
+            raise ValueError(f"event types listed twice: {', '.join(dupes)}")
+        return value
+
+
 class LLMConfig(_Strict):
     """`llm:` in meta.yml."""
 
-    mode: Literal["analyze"] = Field(
-        "analyze", description="`analyze`: one structured answer per conversation (output_schema)."
+    mode: Literal["analyze", "score", "extract"] = Field(
+        "analyze",
+        description="`analyze`: one structured answer per conversation (output_schema); "
+        "`score`: a 0-100 score against criteria, then an outreach message above the "
+        "threshold (scoring); `extract`: events from batches of messages per group, then "
+        "one follow-up per group (extraction).",
     )
     provider: Literal["local", "openai", "gemini"] = Field(
         "local", description="`local` (offline, for trying the pipeline), `openai` or `gemini`."
@@ -102,7 +204,17 @@ class LLMConfig(_Strict):
         description="Most tokens of conversation digest sent; older turns are cut first.",
     )
     limits: RateLimits = Field(default_factory=lambda: RateLimits())
-    output_schema: dict[str, OutputField] = Field(min_length=1, description="The answer's fields.")
+    output_schema: dict[str, OutputField] = Field(
+        default_factory=dict,
+        validate_default=True,
+        description="The answer's fields (mode `analyze` only).",
+    )
+    scoring: ScoringConfig | None = Field(
+        None, validate_default=True, description="Mode `score` settings."
+    )
+    extraction: ExtractionConfig | None = Field(
+        None, validate_default=True, description="Mode `extract` settings."
+    )
 
     @field_validator("output_schema")
     @classmethod
@@ -110,6 +222,36 @@ class LLMConfig(_Strict):
         bad = [n for n in value if not FIELD_NAME.match(n)]
         if bad:
             raise ValueError(f"field names must be identifiers: {', '.join(bad)}")
+        return value
+
+    @field_validator("output_schema", mode="after")
+    @classmethod
+    def _schema_for_mode(
+        cls, value: dict[str, OutputField], info: ValidationInfo
+    ) -> dict[str, OutputField]:
+        if "mode" not in info.data:
+            return value  # the mode itself is invalid: that is the error to report
+        mode = info.data["mode"]
+        if mode == "analyze" and not value:
+            raise ValueError("mode `analyze` needs at least one output field")
+        if mode != "analyze" and value:
+            raise ValueError(
+                f"only mode `analyze` takes an output schema; mode `{mode}` answers with "
+                "fixed fields (remove `output_schema`)"
+            )
+        return value
+
+    @field_validator("scoring", "extraction", mode="after")
+    @classmethod
+    def _section_for_mode(cls, value: BaseModel | None, info: ValidationInfo) -> BaseModel | None:
+        if "mode" not in info.data:
+            return value
+        mode = info.data["mode"]
+        owner = {"scoring": "score", "extraction": "extract"}[str(info.field_name)]
+        if mode == owner and value is None:
+            raise ValueError(f"mode `{owner}` needs this section")
+        if mode != owner and value is not None:
+            raise ValueError(f"only applies to mode `{owner}` (mode is `{mode}`)")
         return value
 
     def answer_model(self, name: str = "Answer") -> type[BaseModel]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
 
 from common.errors import ConfigError
-from common.llm.analysis import Analyzer
+from common.llm.analysis import SYSTEM, Analyzer, Item, Renderer, render_prompt
 from common.ports.summarycache import SummaryCache
 from common.recipe import Recipe
 from common.settings import Settings
@@ -19,12 +23,35 @@ DEFAULT_MODELS = {
 
 
 def build_analyzer(
-    recipe: Recipe, settings: Settings, cache: SummaryCache | None, *, read_cache: bool = True
+    recipe: Recipe,
+    settings: Settings,
+    cache: SummaryCache | None,
+    *,
+    read_cache: bool = True,
+    prompt: str | None = None,
+    answer_model: type[BaseModel] | None = None,
+    system: str = SYSTEM,
+    schema_name: str = "answer",
+    render: Renderer = render_prompt,
+    schema_for: Callable[[Item], dict[str, Any]] | None = None,
 ) -> Analyzer:
     """The analyzer of ``recipe``; `LR_LLM_PROVIDER` / `LR_LLM_MODEL` override the recipe.
 
+    Args:
+        recipe: The recipe (its ``llm`` section and prompt).
+        settings: Provider, model, keys and cache settings.
+        cache: Where answers are cached (None: no cache).
+        read_cache: Use cached answers (False: ask again, still store).
+        prompt: The prompt template; default: the recipe's prompt file.
+        answer_model: The answer's model; default: built from ``llm.output_schema``.
+        system: The system message.
+        schema_name: The schema's name in the request.
+        render: How the prompt and an item become the user message.
+        schema_for: The schema sent for one item, when it narrows the answer model's.
+
     Raises:
-        ConfigError: the recipe has no llm section, or the provider cannot be built.
+        ConfigError: the recipe has no llm section (or, without ``answer_model``, no
+            output schema), or the provider cannot be built.
     """
     from common.llm.client import LLMClient
     from common.llm.keys import KeyPool
@@ -34,6 +61,13 @@ def build_analyzer(
     config = recipe.llm
     if config is None or recipe.prompt is None:
         raise ConfigError("the recipe has no llm section", where=recipe.where(field="llm"))
+    if answer_model is None and not config.output_schema:
+        # score / extract recipes have no output schema: their modes pass the answer model.
+        raise ConfigError(
+            f"mode `{config.mode}` has no output schema to answer with",
+            where=recipe.where(field="llm.output_schema"),
+            expected="an `analyze` recipe, or the mode's own answer model",
+        )
     provider_name = settings.llm_provider or config.provider
     model = settings.llm_model or config.model or DEFAULT_MODELS[provider_name]
     if (
@@ -54,11 +88,16 @@ def build_analyzer(
     )
     return Analyzer(
         config=effective,
-        prompt=recipe.prompt,
+        prompt=recipe.prompt if prompt is None else prompt,
         provider_name=provider_name,
         model=model,
         client=client,
         cache=cache if settings.llm_cache else None,
         ttl=timedelta(days=settings.llm_cache_ttl_days),
         read_cache=read_cache,
+        answer_model=answer_model,
+        system=system,
+        schema_name=schema_name,
+        render=render,
+        schema_for=schema_for,
     )

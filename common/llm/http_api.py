@@ -92,8 +92,12 @@ def analyze(ctx: StepContext, body: AnalyzeRequest) -> list[dict[str, Any]]:
     from common.steps.process import compute_features
 
     recipe = ctx.recipe(body.recipe)
-    if recipe.llm is None:
-        raise LeadRecoveryError("the recipe has no llm section", where=recipe.where(field="llm"))
+    if recipe.llm is None or recipe.llm.mode != "analyze":
+        raise LeadRecoveryError(
+            "the HTTP analysis answers `analyze` recipes only",
+            where=recipe.where(field="llm.mode"),
+            found=recipe.llm.mode if recipe.llm else None,
+        )
     as_of = body.as_of or datetime.now(UTC)
     leads = pl.DataFrame([{LEAD_KEY: lead.lead_key, **lead.fields} for lead in body.leads])
     messages = _messages_frame(body.leads)

@@ -18,6 +18,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from common.clustering.config import LLM_SUMMARY_FIELD, ClusteringConfig
+from common.clustering.config import produced_columns as clustering_columns
 from common.errors import LeadRecoveryError, RecipeError
 from common.llm.analysis import check_prompt
 from common.llm.config import LLMConfig
@@ -68,6 +70,8 @@ class Recipe:
     """Columns the leads source returns, when knowable without running it."""
     llm: LLMConfig | None = None
     """The validated `llm` section (None: the recipe has no LLM step)."""
+    clustering: ClusteringConfig | None = None
+    """The validated `clustering` section (None: the recipe has no cluster step)."""
 
     def where(self, file: str = META, field: str | None = None) -> str:
         """`recipes/<name>/<file>: <field>` for error messages."""
@@ -94,6 +98,9 @@ class Recipe:
 
             for column in get_mode(self.llm.mode).columns(self.llm):
                 produced[column] = "llm"
+        if self.clustering is not None:
+            for column in clustering_columns(self.clustering):
+                produced[column] = "cluster"
         return produced
 
 
@@ -238,6 +245,7 @@ def load_recipe(name: str, recipes_dir: Path, *, check_columns: bool = True) -> 
         prompt=prompt,
         lead_columns=lead_columns,
         llm=llm,
+        clustering=_read_clustering(meta, meta_where),
     )
     _check_processors(recipe)
     if check_columns:
@@ -252,7 +260,53 @@ def load_recipe(name: str, recipes_dir: Path, *, check_columns: bool = True) -> 
         from common.llm.modes import validate_recipe
 
         validate_recipe(recipe)  # the mode's own files and settings (scoring, extraction)
+    if recipe.clustering is not None:
+        _check_clustering_text(recipe, recipe.clustering)
     return recipe
+
+
+def _read_clustering(meta: RecipeMeta, where: str) -> ClusteringConfig | None:
+    if meta.clustering is None:
+        return None
+    try:
+        return ClusteringConfig.model_validate(meta.clustering)
+    except ValidationError as err:
+        problems = [
+            f"clustering.{_loc(e['loc'])}: "
+            + (
+                "unknown key"
+                if e["type"] == "extra_forbidden"
+                else f"{e['msg']} (found {e.get('input')!r})"
+            )
+            for e in err.errors()
+        ]
+        raise RecipeError("; ".join(problems), where=where) from err
+
+
+def _check_clustering_text(recipe: Recipe, config: ClusteringConfig) -> None:
+    """``llm_summary`` needs an LLM `summary` field; ``column`` a column someone produces."""
+    if config.text == "user_messages":
+        return
+    produced = {c: who for c, who in recipe.produced_columns().items() if who != "cluster"}
+    if config.text == "llm_summary":
+        if produced.get(LLM_SUMMARY_FIELD) == "llm":
+            return
+        raise RecipeError(
+            f"text `llm_summary` needs an LLM answer field `{LLM_SUMMARY_FIELD}`",
+            where=recipe.where(field="clustering.text"),
+            expected=f"an `llm` section whose output_schema has `{LLM_SUMMARY_FIELD}`, or "
+            "`{column: NAME}`",
+        )
+    column = config.text.column
+    if column in produced or recipe.lead_columns is None:
+        return  # with `SELECT *` leads the column may exist; the step checks again
+    hint = did_you_mean(column, produced)
+    raise RecipeError(
+        f"`{column}`: no lead column, processor or LLM field produces the text to cluster"
+        + (f"; did you mean `{hint}`?" if hint else ""),
+        where=recipe.where(field="clustering.text.column"),
+        expected="one of " + ", ".join(sorted(produced)),
+    )
 
 
 def _read_llm(meta: RecipeMeta, where: str) -> LLMConfig | None:

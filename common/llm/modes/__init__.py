@@ -2,20 +2,29 @@
 
 - ``analyze`` (default): one structured answer per conversation, fields from
   ``llm.output_schema``.
+- ``score``: a 0-100 score against the recipe's ICP / scoring criteria, with
+  the signals that raised or lowered it; an outreach subject and message only
+  for leads at or above ``llm.scoring.threshold``.
+- ``extract``: messages grouped (per lead or per a lead column) and cut into
+  batches; each batch gives a typed event list, then one follow-up per group
+  (e.g. an investor update) from all of its events.
 
 Each mode declares the columns it adds (so recipes can list them in
 ``output_columns``) and turns a shard's kept leads and their messages into one
-row per lead.
+row per lead. A mode that reads files of its own may also have a
+``validate(recipe)`` hook, called when the recipe is loaded (`validate_recipe`).
+See ``docs/llm-modes.md``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import polars as pl
 
-from common.errors import RecipeError
+from common.errors import LeadRecoveryError, RecipeError
 from common.llm.config import LLMConfig
 from common.ports.summarycache import SummaryCache
 from common.settings import Settings
@@ -58,11 +67,140 @@ class Mode(Protocol):
 def get_mode(name: str) -> Mode:
     """The mode called ``name``; unknown names list the valid ones."""
     from common.llm.modes.analyze import AnalyzeMode
+    from common.llm.modes.extract import ExtractMode
+    from common.llm.modes.score import ScoreMode
 
-    modes: dict[str, Mode] = {"analyze": AnalyzeMode()}
+    modes: dict[str, Mode] = {
+        "analyze": AnalyzeMode(),
+        "score": ScoreMode(),
+        "extract": ExtractMode(),
+    }
     try:
         return modes[name]
     except KeyError:
         raise RecipeError(
             f"unknown llm mode `{name}`", where="llm.mode", expected="one of " + ", ".join(modes)
         ) from None
+
+
+def validate_recipe(recipe: Any) -> None:
+    """Run the recipe's mode's load-time checks (its ``validate`` hook, when it has one).
+
+    Raises:
+        RecipeError: a file the mode reads is missing, or a setting or
+            placeholder names something the pipeline does not supply.
+    """
+    if recipe.llm is None:
+        return
+    hook = getattr(get_mode(recipe.llm.mode), "validate", None)
+    if hook is not None:
+        hook(recipe)
+
+
+# --- helpers the modes share -----------------------------------------------------------
+
+
+def read_recipe_file(recipe: Any, name: str, *, field_name: str, purpose: str) -> str:
+    """The text of ``name`` in the recipe folder; a clear RecipeError when missing or empty.
+
+    Args:
+        recipe: The recipe (its ``path`` and ``where``).
+        name: File name relative to the recipe folder.
+        field_name: The meta.yml field that names the file (for the message).
+        purpose: What the file holds, for the message.
+
+    Raises:
+        RecipeError: the file does not exist, is not inside the recipe folder, or is empty.
+    """
+    folder = Path(recipe.path).resolve()
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder):
+        raise RecipeError(
+            f"{field_name}: `{name}` is outside the recipe folder",
+            where=recipe.where(),
+            expected=f"a file name inside {recipe.where(file='')}",
+        )
+    if not path.is_file():
+        raise RecipeError(
+            f"{field_name}: file `{name}` not found",
+            where=recipe.where(),
+            expected=f"{purpose} at {recipe.where(file=name)}",
+        )
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        raise RecipeError(
+            f"{field_name}: file `{name}` is empty", where=recipe.where(file=name), expected=purpose
+        )
+    return text
+
+
+def check_extra_prompt(
+    recipe: Any, template: str, file: str, *, extra: set[str], conversation: bool
+) -> None:
+    """Check a mode's second prompt: placeholders are lead/processor columns or ``extra``.
+
+    Skipped when the leads' columns are unknown (``SELECT *``), like the main prompt.
+
+    Args:
+        recipe: The recipe being loaded.
+        template: The prompt text.
+        file: Its file name in the recipe folder (for messages).
+        extra: Placeholders the mode supplies besides the columns.
+        conversation: Whether ``{conversation}`` is supplied to this prompt.
+
+    Raises:
+        RecipeError: an unknown placeholder, with the valid ones.
+    """
+    from common.llm.analysis import CONVERSATION, check_prompt
+    from common.llm.config import prompt_placeholders
+
+    where = recipe.where(file=file)
+    if not conversation:
+        try:
+            names = prompt_placeholders(template)
+        except ValueError as err:
+            raise RecipeError(f"prompt has a broken placeholder: {err}", where=where) from err
+        if CONVERSATION in names:
+            raise RecipeError(
+                f"placeholder `{{{CONVERSATION}}}`: this prompt is not given a conversation",
+                where=where,
+                expected="lead or processor columns, or one of "
+                + ", ".join(f"{{{n}}}" for n in sorted(extra)),
+            )
+    if recipe.lead_columns is None:
+        return
+    supplied = {c for c, who in recipe.produced_columns().items() if who != "llm"} | extra
+    try:
+        check_prompt(template, supplied, where=where)
+    except LeadRecoveryError as err:
+        raise RecipeError(err.message, where=err.where, expected=err.expected) from err
+
+
+def call_counters(stats: Any) -> dict[str, Any]:
+    """The call counters of one `AnalysisStats` (a mode counts leads and ignores itself)."""
+    keep = ("cache_hits", "llm_calls", "repairs", "input_tokens", "output_tokens")
+    return {k: v for k, v in stats.as_dict().items() if k in keep}
+
+
+def merge_counters(*parts: dict[str, Any]) -> dict[str, Any]:
+    """Sum counters (nested dicts key by key), as the report sums shards."""
+    total: dict[str, Any] = {}
+    for part in parts:
+        for name, value in part.items():
+            if isinstance(value, dict):
+                bucket = total.setdefault(name, {})
+                for k, v in value.items():
+                    bucket[k] = bucket.get(k, 0) + v
+            else:
+                total[name] = total.get(name, 0) + value
+    return total
+
+
+def reason_counts(reasons: list[str | None]) -> dict[str, int]:
+    """Ignore reasons by kind (the text before the first colon)."""
+    counts: dict[str, int] = {}
+    for reason in reasons:
+        if reason:
+            kind = reason.split(":", 1)[0]
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts

@@ -42,6 +42,9 @@ INSTALL_HINT = "pip install 'lead-recovery[local-llm]' && pip install --no-deps 
 
 DEFAULT_MAX_LENGTH = 200
 """maxLength given to strings that have none, so generation always terminates."""
+GRAMMAR_MAX_LENGTH = 1000
+"""Longest string the grammar may spell out: llama.cpp fails to build (and can crash
+on) repetition bounds much above this, so longer limits are lowered to it."""
 DEFAULT_MAX_ITEMS = 10
 """maxItems given to arrays that have none."""
 ENUM_RANGE_LIMIT = 256
@@ -67,6 +70,8 @@ def _bound(node: dict[str, Any], max_length: int, max_items: int) -> None:
     fixed = "enum" in node or "const" in node
     if "string" in kinds and not fixed and "maxLength" not in node and "format" not in node:
         node["maxLength"] = max(max_length, int(node.get("minLength", 0)))
+    if "string" in kinds and int(node.get("maxLength", 0)) > GRAMMAR_MAX_LENGTH:
+        node["maxLength"] = max(GRAMMAR_MAX_LENGTH, int(node.get("minLength", 0)))
     if "array" in kinds and "maxItems" not in node:
         node["maxItems"] = max(max_items, int(node.get("minItems", 0)))
     if kinds == {"integer"} and not fixed:
