@@ -54,6 +54,7 @@ lint: setup ## ruff (lint + format check) and mypy on common/
 
 test: setup ## Lint, then every test (unit, emulator integration, e2e) but the local model's
 	$(MAKE) --no-print-directory lint
+	bash scripts/ensure_chromium.sh || echo "(no Chromium: the browser test will fail with the install hint)"
 	$(BIN)/python -m pytest -m "not local_llm"
 
 test-local-llm: $(LOCAL_LLM) ## The tests that run the bundled offline model (slow CPU inference)

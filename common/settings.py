@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.errors import ConfigError
+from common.observability.prices import DEFAULT_LLM_PRICES, LLMPrice
 
 Backend = Literal["local", "gcp"]
 
@@ -94,6 +95,26 @@ class Settings(BaseSettings):
     llm_cache_ttl_days: int = Field(
         30, ge=1, description="Days a cached answer lives (Firestore TTL)."
     )
+    llm_prices: dict[str, LLMPrice] = Field(
+        default_factory=lambda: dict(DEFAULT_LLM_PRICES),
+        description="USD per million tokens by model, for estimated costs in run documents, "
+        'reports and evals: JSON like `{"gpt-4o-mini": {"input_per_mtok": 0.15, '
+        '"output_per_mtok": 0.6}}`. Entries replace or add to the defaults '
+        "(`common/observability/prices.py`); the `local` provider costs 0.",
+    )
+    otel_exporter: Literal["none", "console", "otlp"] = Field(
+        "none",
+        description="OpenTelemetry spans around steps and LLM calls: `none` (off), `console` "
+        "(printed to stderr) or `otlp` (OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT); needs the "
+        "`otel` extra.",
+    )
+
+    @field_validator("llm_prices", mode="before")
+    @classmethod
+    def _prices_over_defaults(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {**DEFAULT_LLM_PRICES, **value}
+        return value
 
     @field_validator("openai_api_keys", "gemini_api_keys", "analysis_api_tokens", mode="before")
     @classmethod
@@ -101,6 +122,176 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
+
+    # --- voice calls (call-webhook; docs/calls.md) -----------------------------------
+    call_webhook_auth: Literal["secret", "hmac"] = Field(
+        "secret",
+        description="How call-webhook authenticates the voice-call provider: `secret` (the "
+        "`x-vapi-secret` header equals a shared secret) or `hmac` (a signature of the body).",
+    )
+    call_webhook_secret: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Shared secret(s) or HMAC key(s) of call-webhook, comma-separated (several "
+        "while rotating). In the cloud it comes from Secret Manager as this variable. Empty: "
+        "every call is refused.",
+    )
+    call_webhook_hmac_algorithm: Literal["sha256", "sha512"] = Field(
+        "sha256", description="HMAC digest of the `hmac` mode."
+    )
+    call_webhook_signature_header: str = Field(
+        "x-signature", min_length=1, description="Header carrying the HMAC signature."
+    )
+    call_webhook_signature_prefix: str = Field(
+        "", description="Prefix before the signature in its header, e.g. `sha256=`."
+    )
+    call_webhook_timestamp_header: str = Field(
+        "x-timestamp",
+        min_length=1,
+        description="Header carrying the signing time (Unix seconds or milliseconds).",
+    )
+    call_webhook_signed_payload: Literal["timestamp.body", "body"] = Field(
+        "timestamp.body",
+        description="What the provider signs: `{timestamp}.{body}` (replays outside the window "
+        "are refused) or the raw body alone.",
+    )
+    call_webhook_signature_encoding: Literal["hex", "base64"] = Field(
+        "hex", description="Encoding of the HMAC signature."
+    )
+    call_webhook_tolerance_seconds: int = Field(
+        300, ge=1, description="Largest accepted distance between the signed timestamp and now."
+    )
+    call_webhook_max_body_bytes: int = Field(
+        2_097_152, ge=1024, description="Larger request bodies are refused with 413."
+    )
+    call_retry_intervals_hours: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [2.0, 24.0, 72.0],
+        description="Hours from an unanswered call to the next attempt, per attempt "
+        "(comma-separated; the last repeats).",
+    )
+    call_max_attempts: int = Field(
+        3, ge=1, description="Calls to one lead before unanswered ones stop being retried."
+    )
+    call_business_hours_start: int = Field(
+        9, ge=0, le=23, description="Local hour (lead's time zone) from which calls are placed."
+    )
+    call_business_hours_end: int = Field(
+        19, ge=1, le=24, description="Local hour at which calls stop (exclusive)."
+    )
+    call_business_days: Annotated[
+        list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]], NoDecode
+    ] = Field(
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"],  # type: ignore[arg-type]
+        description="Days on which calls are placed, comma-separated (`mon`..`sun`).",
+    )
+    call_default_timezone: str = Field(
+        "UTC", description="Time zone of leads whose call carries none (IANA name)."
+    )
+
+    @field_validator("call_webhook_secret", mode="before")
+    @classmethod
+    def _split_call_secrets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("call_retry_intervals_hours", "call_business_days", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip().lower() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("call_retry_intervals_hours")
+    @classmethod
+    def _positive_intervals(cls, value: list[float]) -> list[float]:
+        if not value or any(v <= 0 for v in value):
+            raise ValueError("expected one or more positive numbers of hours, e.g. `2,24,72`")
+        return value
+
+    @field_validator("call_default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {value!r}; expected an IANA name") from err
+        return value
+
+    @model_validator(mode="after")
+    def _business_hours_order(self) -> Settings:
+        if self.call_business_hours_start >= self.call_business_hours_end:
+            raise ConfigError(
+                "call business hours are empty",
+                where="settings",
+                expected="LR_CALL_BUSINESS_HOURS_START < LR_CALL_BUSINESS_HOURS_END",
+                found=(self.call_business_hours_start, self.call_business_hours_end),
+            )
+        return self
+
+    # --- reports: Google Sheet and outbound webhooks (docs/reports.md) --------------
+    gsheets_credentials_file: Path | None = Field(
+        None,
+        description="Service-account JSON key file for the recipe's Google Sheet. Neither this "
+        "nor LR_GSHEETS_CREDENTIALS_JSON: application default credentials (the function's "
+        "own service account, with the sheet shared to it).",
+    )
+    gsheets_credentials_json: SecretStr | None = Field(
+        None,
+        description="The service-account JSON key itself (Secret Manager mounts it as this "
+        "variable); wins over LR_GSHEETS_CREDENTIALS_FILE.",
+    )
+    gsheets_api_base: str | None = Field(
+        None,
+        description="Sheets API base instead of `https://sheets.googleapis.com/v4/spreadsheets` "
+        "(tests point it at a local fake).",
+    )
+    gsheets_max_retries: int = Field(
+        6, ge=0, le=20, description="Retries of one Sheets request answered 429, 408 or 5xx."
+    )
+    gsheets_backoff_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Upper bound of the first retry's random wait; it doubles per retry up to "
+        "64 s, and a `Retry-After` header is honoured.",
+    )
+    gsheets_max_request_bytes: int = Field(
+        2_000_000,
+        ge=10_000,
+        description="Values of one write request stay under this many bytes of JSON "
+        "(Google recommends 2 MB); larger sheets are written in several requests.",
+    )
+    gsheets_timeout_seconds: float = Field(60, gt=0, description="Per-request timeout.")
+    webhook_secrets: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        default_factory=dict,
+        description="Signing secrets of the recipes' webhooks by name, `name=value` pairs "
+        "separated by commas (a recipe's `webhooks[].secret` names one). Secret Manager in "
+        "the cloud.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="The signing secret of webhooks whose recipe entry names none."
+    )
+    webhook_max_attempts: int = Field(
+        4, ge=1, le=10, description="Deliveries of one webhook before it is recorded as failed."
+    )
+    webhook_backoff_seconds: float = Field(
+        1.0, gt=0, description="Upper bound of the first retry's random wait (doubles per retry)."
+    )
+
+    @field_validator("webhook_secrets", mode="before")
+    @classmethod
+    def _split_pairs(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        pairs: dict[str, str] = {}
+        for item in (i.strip() for i in value.split(",")):
+            name, sep, secret = item.partition("=")
+            if item and (not sep or not name.strip() or not secret.strip()):
+                raise ValueError(f"expected `name=value` pairs separated by commas, got {item!r}")
+            if item:
+                pairs[name.strip()] = secret.strip()
+        return pairs
 
     # --- behaviour -----------------------------------------------------------------
     step_lease_seconds: int = Field(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -69,6 +70,34 @@ class GSheets(_Strict):
     worksheet: str | None = Field(None, description="Tab name; the first tab when omitted.")
 
 
+class WebhookSpec(_Strict):
+    """One entry of `webhooks`: where the report POSTs its signed run summary."""
+
+    url: str = Field(description="http(s) URL receiving the JSON summary (https outside tests).")
+    secret: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Name of the signing secret in LR_WEBHOOK_SECRETS; omitted: "
+        "LR_WEBHOOK_SECRET. Nothing is sent unsigned.",
+    )
+    events: list[Literal["succeeded", "partial"]] = Field(
+        default_factory=lambda: ["succeeded", "partial"],  # type: ignore[arg-type]
+        min_length=1,
+        description="Run statuses that trigger this webhook.",
+    )
+    timeout_seconds: float = Field(10.0, gt=0, le=60, description="Per-attempt timeout.")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"expected an http(s) URL like https://hooks.example.com/x, got {value!r}"
+            )
+        return value
+
+
 class RecipeMeta(_Strict):
     """`recipes/<name>/meta.yml`."""
 
@@ -95,8 +124,16 @@ class RecipeMeta(_Strict):
     behavior_flags: BehaviorFlags = Field(default_factory=BehaviorFlags)
     schedule: Schedule | None = None
     gsheets: GSheets | None = None
+    webhooks: list[WebhookSpec] = Field(
+        default_factory=list, description="Signed POSTs of the run summary after each report."
+    )
     llm: dict[str, Any] | None = Field(
         None, description="LLM section (provider, model, output schema); validated by summarize."
+    )
+    clustering: dict[str, Any] | None = Field(
+        None,
+        description="Clustering section (text, embedding, reducer, clusterer, depth, naming); "
+        "validated on load by `common.clustering.config.ClusteringConfig`.",
     )
 
     _zone = field_validator("timezone")(classmethod(lambda cls, v: _check_zone(v)))

@@ -16,6 +16,7 @@ from common.messages import RunMessage, RunOptions
 from common.ports import StepKey
 from common.processors.base import LEAD_KEY
 from common.recipe import Recipe
+from common.reporting import run_sinks
 from common.steps.context import StepContext
 from common.steps.io import read_frame
 from common.steps.runner import run_once
@@ -146,7 +147,8 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         columns = choose_columns(merged.columns, recipe, message.options)
         analysis_csv = to_csv(kept.select(columns))
         ignored_cols = [LEAD_KEY, IGNORE] + [c for c in columns if c != LEAD_KEY]
-        ignored_csv = to_csv(ignored.select([c for c in ignored_cols if c in ignored.columns]))
+        ignored_frame = ignored.select([c for c in ignored_cols if c in ignored.columns])
+        ignored_csv = to_csv(ignored_frame)
 
         stamp = layout.run_stamp(datetime.fromisoformat(run["started_at"]))
         blobs = ctx.backends.blobs
@@ -174,6 +176,11 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         llm = llm_totals(state.list_steps(message.run_id))
         if llm:
             summary["llm"] = llm
+        # HTML report, Google Sheet, webhooks: each records its own outcome and never
+        # fails the report; they add outputs["html"] (and ["sheet"]) in place.
+        summary["sinks"] = run_sinks(
+            ctx, recipe, {**run, **summary}, kept.select(columns), ignored_frame, outputs
+        )
         state.update_run(message.run_id, summary)
         log.info("report written to %s", outputs["analysis"])
         return {"rows": kept.height, "ignored": ignored.height, "outputs": outputs}

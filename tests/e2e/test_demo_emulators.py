@@ -114,7 +114,9 @@ def test_duplicate_and_shuffled_deliveries_change_nothing(
         "demo_analysis.csv",
         "ignored.csv",
         "latest.csv",
+        "latest.html",
         "latest_ignored.csv",
+        "report.html",
     ]
     state = build_backends(settings).state
     steps = state.list_steps(run["run_id"])

@@ -1,0 +1,445 @@
+"""The HTML report: one self-contained file per run, next to the CSVs, plus ``latest.html``.
+
+Inline CSS, inline SVG charts computed in Python and a small vanilla script
+for sorting, filtering and searching the table: it works offline, from a
+file, with no CDN. A Content-Security-Policy allows only that one script
+(by hash) and nothing from the network.
+
+Every piece of data (lead texts are user content) is HTML-escaped, and the
+script only ever reads cells through ``textContent``: a lead who writes
+``<script>`` sees it printed, not run. The page is the same for the same
+input, except the "Generated" line.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+import polars as pl
+
+from common import layout
+from common.reporting.charts import ChartSpec, bars_for, choose_charts, render_svg
+from common.reporting.sinks import ReportContext
+
+DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%:z"
+"""Same as the CSVs, so a cell reads the same in both."""
+MAX_FILTER_OPTIONS = 40
+PAGE_SIZE = 500
+"""Rows drawn at once (the rest of the matches behind "Show all"): a browser lays out
+500 rows in a blink, 10,000 in seconds."""
+IGNORE = "ignore_reason"
+
+_LLM_LABELS = {
+    "conversations": "Conversations analysed",
+    "cache_hits": "Cache hits",
+    "llm_calls": "LLM calls",
+    "repairs": "Repaired answers",
+    "ignored": "Ignored by the LLM step",
+    "input_tokens": "Input tokens",
+    "output_tokens": "Output tokens",
+    "reasons": "Ignored, by reason",
+}
+
+_CSS = """
+:root{--ink:#1d2430;--muted:#5b6675;--line:#dde3ea;--bg:#f6f8fa;--accent:#2f6fde;--bar:#5b8def}
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Liberation Sans",sans-serif;color:var(--ink);background:#fff}
+header,main{padding:0 24px}
+header{padding-top:18px;border-bottom:1px solid var(--line);background:var(--bg)}
+h1{font-size:22px;margin:0 0 4px}
+h2{font-size:17px;margin:26px 0 10px}
+h3{font-size:13px;margin:0 0 6px;color:var(--muted);font-weight:600}
+.description{color:var(--muted);margin:0 0 10px;max-width:90ch}
+.generated{color:var(--muted);font-size:12px;margin:0 0 12px}
+.cards{display:flex;flex-wrap:wrap;gap:10px;margin:10px 0 16px}
+.card{border:1px solid var(--line);border-radius:8px;background:#fff;padding:8px 12px;min-width:130px}
+.card .k{color:var(--muted);font-size:12px}.card .v{font-size:18px;font-weight:600}
+.card.small .v{font-size:13px;font-weight:500}
+.status-succeeded .v{color:#1a7f37}.status-partial .v{color:#b35900}
+table.kv{border-collapse:collapse;margin:4px 0 8px}
+table.kv td{padding:2px 14px 2px 0;vertical-align:top}
+table.kv td.n{text-align:right;font-variant-numeric:tabular-nums}
+.charts{display:flex;flex-wrap:wrap;gap:14px}
+.chart-card{border:1px solid var(--line);border-radius:8px;padding:10px 12px;background:#fff;margin:0}
+svg.chart text{font:12px system-ui,sans-serif;fill:var(--ink)}
+svg.chart text.count{fill:var(--muted)}
+svg.chart rect{fill:var(--bar)}
+svg.chart .filterable{cursor:pointer}
+svg.chart .filterable:hover rect,svg.chart .filterable:focus rect{fill:var(--accent)}
+.tools{position:sticky;top:0;z-index:2;background:#fff;padding:10px 0;border-bottom:1px solid var(--line);display:flex;flex-wrap:wrap;gap:8px;align-items:center}
+.tools input[type=search]{font:inherit;padding:6px 10px;border:1px solid #b8c2cc;border-radius:6px;min-width:280px}
+.tools label{font-size:12px;color:var(--muted);display:flex;flex-direction:column}
+.tools select{font:inherit;font-size:12px;max-width:190px}
+.tools button{font:inherit;padding:5px 10px;border:1px solid #b8c2cc;border-radius:6px;background:var(--bg);cursor:pointer}
+.count-line{font-weight:600;margin-left:auto}
+.table-wrap{overflow:auto;max-height:80vh;border:1px solid var(--line);border-radius:6px;margin:8px 0 30px}
+table.leads{border-collapse:collapse;font-size:12.5px;width:max-content}
+table.leads th{position:sticky;top:0;background:var(--bg);border-bottom:1px solid var(--line);text-align:left;white-space:nowrap;padding:0}
+table.leads th button{all:unset;cursor:pointer;display:block;padding:6px 18px 6px 8px;font-weight:600}
+table.leads th[aria-sort=ascending] button::after{content:" ▲";font-size:10px}
+table.leads th[aria-sort=descending] button::after{content:" ▼";font-size:10px}
+table.leads td{border-bottom:1px solid #eef1f4;padding:4px 8px;max-width:34ch;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;vertical-align:top}
+table.leads td.num{text-align:right;font-variant-numeric:tabular-nums}
+table.leads td.open{white-space:normal;overflow:visible;max-width:60ch}
+table.leads tbody tr:hover{background:#f3f7ff}
+.links a{margin-right:14px}
+"""
+
+_SCRIPT = """
+(function () {
+  "use strict";
+  var table = document.getElementById("leads");
+  var tbody = table.tBodies[0];
+  var rows = Array.prototype.slice.call(tbody.rows);
+  var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
+  var search = document.getElementById("search");
+  var matches = document.getElementById("matches");
+  var shown = document.getElementById("shown");
+  var more = document.getElementById("more");
+  var page = Number(table.dataset.page) || 500;
+  var limit = page;
+  var selects = Array.prototype.slice.call(document.querySelectorAll("select[data-col]"));
+  function norm(s) { return s.normalize("NFD").replace(/[\\u0300-\\u036f]/g, "").toLowerCase(); }
+  rows.forEach(function (r) {
+    r._text = norm(Array.prototype.map.call(r.cells, function (c) { return c.textContent; }).join("\\u0001"));
+  });
+  function apply() {
+    var terms = norm(search.value).split(/\\s+/).filter(Boolean);
+    var active = selects.filter(function (s) { return s.selectedIndex > 0; })
+      .map(function (s) { return [Number(s.dataset.index), s.value]; });
+    var n = 0;
+    rows.forEach(function (r) {
+      var ok = terms.every(function (t) { return r._text.indexOf(t) !== -1; }) &&
+        active.every(function (f) { return r.cells[f[0]].textContent === f[1]; });
+      if (ok) { n += 1; }
+      var hide = !ok || n > limit;
+      if (r.hidden !== hide) { r.hidden = hide; }
+    });
+    matches.textContent = String(n);
+    shown.textContent = String(Math.min(n, limit));
+    more.hidden = n <= limit;
+  }
+  more.addEventListener("click", function () { limit = Infinity; apply(); });
+  search.addEventListener("input", apply);
+  selects.forEach(function (s) { s.addEventListener("change", apply); });
+  document.getElementById("reset").addEventListener("click", function () {
+    search.value = "";
+    selects.forEach(function (s) { s.selectedIndex = 0; });
+    apply();
+  });
+  heads.forEach(function (th, index) {
+    th.querySelector("button").addEventListener("click", function () {
+      var descending = th.getAttribute("aria-sort") === "ascending";
+      var numeric = th.dataset.type === "num";
+      heads.forEach(function (h) { h.setAttribute("aria-sort", "none"); });
+      th.setAttribute("aria-sort", descending ? "descending" : "ascending");
+      var keyed = rows.map(function (r, i) {
+        var t = r.cells[index].textContent;
+        var v = numeric ? (t === "" ? NaN : Number(t)) : t.toLowerCase();
+        return { r: r, v: v, i: i, empty: t === "" };
+      });
+      keyed.sort(function (a, b) {
+        if (a.empty !== b.empty) { return a.empty ? 1 : -1; }
+        var c = numeric ? a.v - b.v : (a.v < b.v ? -1 : a.v > b.v ? 1 : 0);
+        if (descending) { c = -c; }
+        return c || a.i - b.i;
+      });
+      rows = keyed.map(function (k) { return k.r; });
+      var frag = document.createDocumentFragment();
+      rows.forEach(function (r) { frag.appendChild(r); });
+      tbody.appendChild(frag);
+      apply();
+    });
+  });
+  tbody.addEventListener("click", function (e) {
+    var cell = e.target.closest("td");
+    if (cell) { cell.classList.toggle("open"); }
+  });
+  function filterFromChart(g) {
+    var select = selects.filter(function (s) { return s.dataset.col === g.dataset.col; })[0];
+    if (!select) { return; }
+    for (var i = 1; i < select.options.length; i += 1) {
+      if (select.options[i].value === g.dataset.value) { select.selectedIndex = i; }
+    }
+    apply();
+    table.scrollIntoView({ block: "start" });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll(".filterable"), function (g) {
+    g.addEventListener("click", function () { filterFromChart(g); });
+    g.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); filterFromChart(g); }
+    });
+  });
+  apply();
+  document.body.setAttribute("data-ready", "1");
+})();
+"""
+
+_SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; "
+    f"script-src 'sha256-{_SCRIPT_HASH}'; img-src data:; base-uri 'none'; form-action 'none'"
+)
+"""Only the report's own script runs; nothing is fetched from anywhere."""
+
+
+def cell_rows(frame: pl.DataFrame) -> list[list[str]]:
+    """The frame's cells as the CSV writes them (same timestamps, ``true``/``false``, nulls empty)."""
+    if frame.width == 0:
+        return []
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, datetime_format=DATETIME_FORMAT, include_header=False)
+    return list(csv.reader(io.StringIO(buffer.getvalue().decode("utf-8"))))
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".")
+    if isinstance(value, int):
+        return f"{value:,}"
+    return escape(str(value))
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, int | float):
+        return "—"
+    if seconds < 90:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes < 90 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def _when(value: Any) -> str:
+    """An ISO time to the second, in UTC (``2026-11-20 18:00:00 UTC``)."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _card(key: str, value: str, css: str = "") -> str:
+    cls = f"card {css}".strip()
+    return (
+        f'<div class="{cls}"><div class="k">{escape(key)}</div><div class="v">{value}</div></div>'
+    )
+
+
+def _summary(run: Mapping[str, Any], analysis: pl.DataFrame, ignored: pl.DataFrame) -> str:
+    status = str(run.get("status", "succeeded"))
+    cards = [
+        _card("Status", escape(status), f"status-{escape(status)}"),
+        _card("Leads in report", _number(analysis.height)),
+        _card("Ignored", _number(ignored.height)),
+        _card("Run time", escape(_duration(run.get("seconds")))),
+    ]
+    failed = run.get("failed_shards") or []
+    if failed:
+        cards.append(_card("Failed shards", escape(", ".join(str(s) for s in failed))))
+    for key, label in (("as_of", "As of"), ("started_at", "Started"), ("finished_at", "Finished")):
+        if run.get(key):
+            cards.append(_card(label, escape(_when(run[key])), "small"))
+    parts = [f'<div class="cards">{"".join(cards)}</div>']
+    if ignored.height and IGNORE in ignored.columns:
+        counts = ignored.group_by(IGNORE).len().sort(["len", IGNORE], descending=[True, False])
+        body = "".join(
+            f'<tr><td>{escape(str(reason or "(no reason)"))}</td><td class="n">{_number(n)}</td></tr>'
+            for reason, n in counts.iter_rows()
+        )
+        parts.append(f'<h3>Ignored leads, by reason</h3><table class="kv">{body}</table>')
+    llm = run.get("llm") or {}
+    if llm:
+        rows = []
+        for key, value in llm.items():
+            label = escape(_LLM_LABELS.get(key, key.replace("_", " ").capitalize()))
+            if isinstance(value, Mapping):
+                inner = "; ".join(f"{escape(str(k))}: {_number(v)}" for k, v in value.items())
+                rows.append(f"<tr><td>{label}</td><td>{inner or '—'}</td></tr>")
+            else:
+                extra = ""
+                if key == "cache_hits" and llm.get("conversations"):
+                    extra = f" ({100 * value / llm['conversations']:.0f}%)"
+                rows.append(f'<tr><td>{label}</td><td class="n">{_number(value)}{extra}</td></tr>')
+        parts.append(f'<h3>LLM</h3><table class="kv">{"".join(rows)}</table>')
+    return "".join(parts)
+
+
+def _charts(charts: Sequence[ChartSpec], analysis: pl.DataFrame) -> str:
+    if not charts or analysis.height == 0:
+        return ""
+    groups: dict[str, list[str]] = {}
+    for spec in charts:
+        svg = render_svg(spec, bars_for(analysis, spec))
+        groups.setdefault(spec.group, []).append(
+            f'<figure class="chart-card"><h3>{escape(spec.title)}</h3>{svg}</figure>'
+        )
+    return "".join(
+        f'<h2>{escape(group)}</h2><div class="charts">{"".join(cards)}</div>'
+        for group, cards in groups.items()
+    )
+
+
+def _filter_columns(charts: Sequence[ChartSpec], analysis: pl.DataFrame) -> list[str]:
+    names: list[str] = []
+    for spec in charts:
+        if spec.kind == "histogram":
+            continue
+        names.extend(c for c in spec.columns if c not in names)
+    return [n for n in names if n in analysis.columns]
+
+
+def _table(analysis: pl.DataFrame, filters: Sequence[str], cells: list[list[str]]) -> str:
+    columns = analysis.columns
+    numeric = {c for c, t in analysis.schema.items() if t.is_numeric()}
+    index = {c: i for i, c in enumerate(columns)}
+    selects = []
+    for name in filters:
+        i = index[name]
+        values = sorted({row[i] for row in cells})
+        if len(values) > MAX_FILTER_OPTIONS:
+            continue
+        options = "".join(
+            f'<option value="{escape(v)}">{escape(v) if v else "(empty)"}</option>' for v in values
+        )
+        selects.append(
+            f"<label>{escape(name)}"
+            f'<select data-col="{escape(name)}" data-index="{i}">'
+            f"<option>all</option>{options}</select></label>"
+        )
+    total = len(cells)
+    shown = min(total, PAGE_SIZE)
+    tools = (
+        '<div class="tools">'
+        '<input type="search" id="search" placeholder="Search every column…" '
+        'aria-label="Search the leads" autocomplete="off">'
+        f'{"".join(selects)}<button type="button" id="reset">Clear filters</button>'
+        f'<span class="count-line"><span id="matches">{total}</span> of '
+        f'<span id="total">{total}</span> leads match · showing <span id="shown">{shown}</span>'
+        f' <button type="button" id="more"{"" if total > shown else " hidden"}>Show all</button>'
+        "</span></div>"
+    )
+    head = "".join(
+        f'<th data-type="{"num" if c in numeric else "text"}" aria-sort="none">'
+        f'<button type="button">{escape(c)}</button></th>'
+        for c in columns
+    )
+    num_cols = [c in numeric for c in columns]
+    body = "\n".join(
+        ("<tr>" if r < PAGE_SIZE else "<tr hidden>")
+        + "".join(
+            f'<td class="num">{escape(v)}</td>' if num_cols[i] else f"<td>{escape(v)}</td>"
+            for i, v in enumerate(row)
+        )
+        + "</tr>"
+        for r, row in enumerate(cells)
+    )
+    return (
+        f'{tools}<div class="table-wrap"><table class="leads" id="leads" data-page="{PAGE_SIZE}">'
+        f"<thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table></div>"
+    )
+
+
+def render_report(
+    *,
+    title: str,
+    description: str,
+    run: Mapping[str, Any],
+    analysis: pl.DataFrame,
+    ignored: pl.DataFrame,
+    charts: Sequence[ChartSpec],
+    links: Mapping[str, str],
+    generated_at: datetime,
+) -> str:
+    """The report page.
+
+    Args:
+        title: The recipe's name.
+        description: The recipe's description.
+        run: The run document with the report's summary (status, seconds, llm…).
+        analysis: The analysis rows (the table).
+        ignored: The ignored leads (counted by reason).
+        charts: What to chart (`choose_charts`).
+        links: Label → relative link (the CSVs next to the page).
+        generated_at: Shown on the one line that differs between two renders.
+
+    Returns:
+        A complete HTML document (UTF-8 text).
+    """
+    cells = cell_rows(analysis)
+    filters = _filter_columns(charts, analysis)
+    link_html = "".join(
+        f'<a href="{escape(href)}">{escape(label)}</a>' for label, href in links.items()
+    )
+    run_id = str(run.get("run_id", ""))
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)} — {escape(run_id)}</title>"
+        f"<style>{_CSS}</style></head>\n<body>"
+        f"<header><h1>{escape(title)}</h1>"
+        f'<p class="description">{escape(description)}</p>'
+        f'<p class="generated">Run <code>{escape(run_id)}</code> · '
+        f"Generated {escape(generated_at.isoformat(timespec='seconds'))}</p></header>\n"
+        f"<main><h2>Run summary</h2>{_summary(run, analysis, ignored)}"
+        f'<p class="links">{link_html}</p>'
+        f"{_charts(charts, analysis)}"
+        f"<h2>Leads</h2>{_table(analysis, filters, cells)}</main>\n"
+        f"<script>{_SCRIPT}</script></body></html>\n"
+    )
+
+
+class HtmlReportSink:
+    """Writes ``<stamp>/report.html`` next to the CSVs and ``latest.html``."""
+
+    name = "html"
+
+    def publish(self, context: ReportContext) -> dict[str, Any]:
+        """Render and store both copies; add ``outputs["html"]``.
+
+        Raises:
+            TransientError: the blob store refused the write (like the CSVs, this fails
+                the report step so it is retried).
+        """
+        recipe = context.recipe
+        charts = choose_charts(recipe, context.analysis)
+        common: dict[str, Any] = {
+            "title": recipe.name,
+            "description": recipe.meta.description,
+            "run": context.run,
+            "analysis": context.analysis,
+            "ignored": context.ignored,
+            "charts": charts,
+            "generated_at": context.now,
+        }
+        stamped = render_report(
+            links={"Analysis CSV": f"{recipe.name}_analysis.csv", "Ignored CSV": "ignored.csv"},
+            **common,
+        )
+        latest = render_report(
+            links={"Analysis CSV": "latest.csv", "Ignored CSV": "latest_ignored.csv"}, **common
+        )
+        key = layout.output_key(recipe.name, context.stamp, "report.html")
+        content_type = "text/html; charset=utf-8"
+        context.blobs.put_bytes(key, stamped.encode("utf-8"), content_type)
+        context.blobs.put_bytes(
+            layout.latest_key(recipe.name, "latest.html"), latest.encode("utf-8"), content_type
+        )
+        url = context.blobs.url(key)
+        context.outputs["html"] = url
+        return {
+            "status": "ok",
+            "url": url,
+            "charts": [spec.title for spec in charts],
+            "bytes": len(stamped.encode("utf-8")),
+        }

@@ -1,0 +1,191 @@
+"""Report sinks: where a finished run's report goes besides the CSVs.
+
+A sink is one small class behind the `ReportSink` protocol, registered by
+name in `SINKS`. The report step calls `run_sinks` once, after it wrote the
+CSVs: the HTML report first (its link goes into ``outputs`` and the webhook
+payload), then the recipe's Google Sheet, then its webhooks. A sink the
+recipe does not configure is a `SkippedSink`, not an ``if`` in the step.
+
+Delivery failures never fail the report: a sink returns a record with
+``status: failed`` and the reason, which lands on the run document under
+``sinks``. Only failures of the project's own storage (writing the HTML
+next to the CSVs) propagate, as for the CSVs themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from common import layout
+from common.errors import ConfigError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from common.ports.blobstore import BlobStore
+    from common.recipe import Recipe
+    from common.settings import Settings
+    from common.steps.context import StepContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """Everything a sink may read about one finished run."""
+
+    run_id: str
+    recipe: Recipe
+    run: Mapping[str, Any]
+    """The run document merged with the report step's summary (status, rows, seconds, llm)."""
+    analysis: pl.DataFrame
+    """The analysis CSV's rows and columns."""
+    ignored: pl.DataFrame
+    """The ignored leads (``lead_key``, ``ignore_reason``, ...)."""
+    outputs: dict[str, str]
+    """Links to the outputs; sinks add theirs (``html``, ``sheet``) for the sinks after them."""
+    settings: Settings
+    blobs: BlobStore
+    stamp: str
+    """The run's output folder name (``YYYY-MM-DDTHH-MM``)."""
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The records of the sinks that already ran, by name (the webhook payload lists them)."""
+
+    @property
+    def status(self) -> str:
+        """The run's status as the report step decided it (``succeeded`` or ``partial``)."""
+        return str(self.run.get("status", "succeeded"))
+
+
+class ReportSink(Protocol):
+    """One destination of the report."""
+
+    @property
+    def name(self) -> str:
+        """The sink's registry name (``html``, ``gsheets``, ``webhooks``)."""
+        ...
+
+    def publish(self, context: ReportContext) -> dict[str, Any]:
+        """Deliver the report; return a JSON-able record for the run document.
+
+        Must not raise for delivery failures (network, quota, permissions,
+        configuration): it returns ``{"status": "failed", "error": ...}``.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class SkippedSink:
+    """A sink the recipe does not use: a real no-op component."""
+
+    name: str
+    reason: str
+
+    def publish(self, context: ReportContext) -> dict[str, Any]:
+        """Record that nothing was sent, and why."""
+        return {"status": "skipped", "reason": self.reason}
+
+
+def _html(recipe: Recipe) -> ReportSink:
+    from common.reporting.html import HtmlReportSink
+
+    return HtmlReportSink()
+
+
+def _gsheets(recipe: Recipe) -> ReportSink:
+    if recipe.meta.gsheets is None:
+        return SkippedSink("gsheets", "the recipe has no `gsheets` section")
+    from common.reporting.gsheets import GSheetsSink
+
+    return GSheetsSink(recipe.meta.gsheets)
+
+
+def _webhooks(recipe: Recipe) -> ReportSink:
+    if not recipe.meta.webhooks:
+        return SkippedSink("webhooks", "the recipe has no `webhooks`")
+    from common.reporting.webhooks import WebhooksSink
+
+    return WebhooksSink(recipe.meta.webhooks)
+
+
+SINKS: dict[str, Callable[[Recipe], ReportSink]] = {
+    "html": _html,
+    "gsheets": _gsheets,
+    "webhooks": _webhooks,
+}
+"""Sink factories by name, in the order they run (the HTML link feeds the later ones)."""
+
+
+def build_sink(name: str, recipe: Recipe) -> ReportSink:
+    """The sink registered as ``name`` for this recipe (a `SkippedSink` when unconfigured).
+
+    Raises:
+        ConfigError: no sink has this name.
+    """
+    try:
+        factory = SINKS[name]
+    except KeyError:
+        raise ConfigError(
+            f"no report sink named `{name}`", where="report sinks", expected=", ".join(SINKS)
+        ) from None
+    return factory(recipe)
+
+
+def run_sinks(
+    ctx: StepContext,
+    recipe: Recipe,
+    run_doc: Mapping[str, Any],
+    analysis: pl.DataFrame,
+    ignored: pl.DataFrame,
+    outputs: dict[str, str],
+    *,
+    now: datetime | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Publish the report to every sink, in order; return each sink's record by name.
+
+    Adds the links sinks produce to ``outputs`` in place (``html``, and ``sheet``
+    when the Google Sheet was updated), so the caller's run summary lists them.
+
+    Args:
+        ctx: The step context (settings and backends).
+        recipe: The run's recipe.
+        run_doc: The run document merged with the report's summary (``status``,
+            ``rows``, ``ignored``, ``seconds``, ``llm``…).
+        analysis: The analysis CSV's frame (chosen columns, kept leads).
+        ignored: The ignored leads' frame.
+        outputs: The CSV links (``analysis``, ``ignored``); updated in place.
+        now: The generation time (default: now).
+
+    Returns:
+        ``{"html": {...}, "gsheets": {...}, "webhooks": {...}}``, each with a ``status``
+        of ``ok``, ``failed``, ``partial`` or ``skipped``.
+
+    Raises:
+        TransientError: the HTML report could not be stored (as for the CSVs).
+    """
+    started = run_doc.get("started_at")
+    stamp = layout.run_stamp(datetime.fromisoformat(started)) if started else "unstamped"
+    context = ReportContext(
+        run_id=str(run_doc.get("run_id", "")),
+        recipe=recipe,
+        run=run_doc,
+        analysis=analysis,
+        ignored=ignored,
+        outputs=outputs,
+        settings=ctx.settings,
+        blobs=ctx.backends.blobs,
+        stamp=stamp,
+        now=now or datetime.now(UTC),
+    )
+    records = context.records
+    for name in SINKS:
+        record = build_sink(name, recipe).publish(context)
+        records[name] = record
+        if record.get("status") in ("failed", "partial"):
+            log.warning("report sink %s: %s", name, record.get("error") or record)
+    return dict(records)
