@@ -17,7 +17,9 @@ def cache(backend_name: str) -> SummaryCache:
 
 
 def test_roundtrip_and_missing_keys(cache: SummaryCache) -> None:
-    entries = {f"k{i:03d}": {"answer": {"reason": "price", "score": i}, "model": "m"} for i in range(350)}
+    entries = {
+        f"k{i:03d}": {"answer": {"reason": "price", "score": i}, "model": "m"} for i in range(350)
+    }
     cache.put_many(entries, ttl=timedelta(days=1))
     keys = [*entries, "absent-1", "absent-2", "k001"]  # more than one read batch, a duplicate
     found = cache.get_many(keys)
@@ -44,6 +46,6 @@ def test_expired_entries_are_not_served_and_prune(cache: SummaryCache) -> None:
 
 
 def test_unicode_answers(cache: SummaryCache) -> None:
-    value = {"answer": {"summary": "Quiere el préstamo 😀, pero \"no ahora\"", "tags": ["a", "ñ"]}}
+    value = {"answer": {"summary": 'Quiere el préstamo 😀, pero "no ahora"', "tags": ["a", "ñ"]}}
     cache.put_many({"u": value}, ttl=timedelta(days=1))
     assert cache.get_many(["u"]) == {"u": value}

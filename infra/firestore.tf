@@ -1,0 +1,48 @@
+# Firestore (native mode): runs/{run_id} with steps/{step-shard}, and the LLM
+# summary cache. Collection names carry var.firestore_collection_prefix, as
+# the code does (LR_FIRESTORE_COLLECTION_PREFIX).
+resource "google_firestore_database" "state" {
+  count = var.create_firestore_database ? 1 : 0
+
+  project     = var.project_id
+  name        = var.firestore_database
+  location_id = var.firestore_location
+  type        = "FIRESTORE_NATIVE"
+
+  # Run history lives here: refuse a delete, and leave the database behind on
+  # `terraform destroy`.
+  delete_protection_state = "DELETE_PROTECTION_ENABLED"
+  deletion_policy         = "ABANDON"
+
+  depends_on = [google_project_service.enabled]
+}
+
+# The summary cache expires by a TTL policy on `expires_at` (set by
+# common/adapters/gcp/firestore_cache.py to created_at + LR_LLM_CACHE_TTL_DAYS).
+# Its single-field index stays: the cache's own sweep queries expires_at <= now.
+resource "google_firestore_field" "summary_cache_ttl" {
+  project    = var.project_id
+  database   = local.firestore_database
+  collection = "${var.firestore_collection_prefix}summary_cache"
+  field      = "expires_at"
+
+  ttl_config {}
+}
+
+# `lead-recovery runs list --recipe X` (FirestoreStateStore.list_runs):
+# recipe == X ordered by _created_at, newest first.
+resource "google_firestore_index" "runs_by_recipe" {
+  project    = var.project_id
+  database   = local.firestore_database
+  collection = "${var.firestore_collection_prefix}runs"
+
+  fields {
+    field_path = "recipe"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "_created_at"
+    order      = "DESCENDING"
+  }
+}

@@ -1,0 +1,63 @@
+# The chain's topics, functions and secrets as data (a provider-free module the
+# tests evaluate offline), and the recipes' schedules read from their meta.yml.
+module "chain" {
+  source             = "./modules/chain"
+  name_prefix        = var.name_prefix
+  function_overrides = var.function_overrides
+}
+
+module "recipes" {
+  source      = "./modules/recipes"
+  recipes_dir = "${path.module}/${var.recipes_dir}"
+}
+
+locals {
+  # Settings every function reads (common/settings.py; tests/infra checks each
+  # name is a setting).
+  common_env = {
+    LR_BACKEND                     = "gcp"
+    LR_PROJECT                     = var.project_id
+    LR_BUCKET                      = google_storage_bucket.data.name
+    LR_FIRESTORE_DATABASE          = var.firestore_database
+    LR_FIRESTORE_COLLECTION_PREFIX = var.firestore_collection_prefix
+    LR_TOPIC_PREFIX                = var.name_prefix
+    LR_RECIPES_DIR                 = "recipes" # shipped inside every zip
+    LR_LOG_FORMAT                  = "json"
+    LR_LOG_LEVEL                   = var.log_level
+  }
+
+  function_env = {
+    for f, spec in module.chain.functions : f => merge(
+      local.common_env,
+      {
+        # A claim outlives the invocation holding it, so a redelivery never
+        # takes over a step that is still running.
+        LR_STEP_LEASE_SECONDS = tostring(spec.sizes.timeout + 60)
+      },
+      spec.warehouse ? { LR_WAREHOUSE = "bigquery" } : {},
+      spec.warehouse && var.bigquery_location != null ? { LR_BIGQUERY_LOCATION = var.bigquery_location } : {},
+      spec.vertex ? {
+        LR_GEMINI_LOCATION    = var.gemini_location
+        LR_LLM_CACHE_TTL_DAYS = tostring(var.cache_ttl_days)
+      } : {},
+      {
+        for name, s in module.chain.secrets : s.env => "${s.mount_path}/${s.file}"
+        if s.mount == "volume" && contains(s.functions, f)
+      },
+    )
+  }
+
+  # The functions a push subscription feeds (all but the HTTP-only ones).
+  push_functions = { for f, spec in module.chain.functions : f => spec if spec.consumes != null }
+
+  bigquery_data_project = coalesce(var.bigquery_data_project, var.project_id)
+  scheduler_region      = var.region
+  firestore_database    = var.create_firestore_database ? google_firestore_database.state[0].name : var.firestore_database
+
+  # Pub/Sub's own service agent: it forwards dead letters and signs push tokens.
+  pubsub_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
