@@ -63,6 +63,7 @@ test-local-llm: $(LOCAL_LLM) ## The tests that run the bundled offline model (sl
 bench: setup ## Benchmarks (prints their figures)
 	$(BIN)/python benchmarks/processors/run.py
 	$(BIN)/python benchmarks/summarize/run.py
+	$(BIN)/python benchmarks/cold_start/run.py
 
 clean: ## Remove generated data, outputs and local state
 	rm -rf data/sample output_run runs .lead-recovery

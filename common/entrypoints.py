@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from common.errors import PayloadError, TerminalError
+from common.errors import PayloadError, TerminalError, TransientError
 from common.logging import configure_logging, log_context
 
 if TYPE_CHECKING:
@@ -117,6 +117,12 @@ def handle_cloud_event(step: str, cloud_event: Any, ctx: StepContext | None = No
             # the message goes to the hop's dead-letter topic for inspection/replay.
             log.error("message rejected: %s", err, extra={"fields": {"error": err.to_record()}})
             dead_letter(ctx, step, payload, err)
+        except TransientError as err:
+            # One warning line instead of a traceback; the 503 makes Pub/Sub redeliver.
+            from werkzeug.exceptions import ServiceUnavailable
+
+            log.warning("will be redelivered: %s", err)
+            raise ServiceUnavailable(str(err)) from err
 
 
 def handle_start_http(
@@ -131,7 +137,6 @@ def handle_start_http(
     """
     import uuid
 
-    from common.errors import TransientError
     from common.messages import RunRequest, decode
     from common.steps.fetch_leads import fetch_leads
 
@@ -164,8 +169,11 @@ def handle_start_http(
             )
         except TerminalError as err:
             log.error("run request rejected: %s", err)
-            # A push delivery is acknowledged (2xx) so Pub/Sub does not retry what cannot work.
-            return json.dumps({"error": str(err)}), 200 if pushed else 400, headers
+            if pushed:
+                # Acknowledged (2xx) so Pub/Sub does not retry what cannot work; kept for triage.
+                dead_letter(ctx, "fetch_leads", body, err)
+                return json.dumps({"error": str(err)}), 200, headers
+            return json.dumps({"error": str(err)}), 400, headers
         except TransientError as err:
             return json.dumps({"error": str(err)}), 503, headers
     return json.dumps({"run_id": run_id}), 200, headers

@@ -163,7 +163,7 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         outputs = {"analysis": blobs.url(analysis_key), "ignored": blobs.url(ignored_key)}
         finished = datetime.now(UTC)
         started = datetime.fromisoformat(run.get("created_at", run["started_at"]))
-        summary = {
+        summary: dict[str, Any] = {
             # Partial: some shards failed for good; their leads are not in the outputs.
             "status": "partial" if failed else "succeeded",
             "failed_shards": sorted(failed),
