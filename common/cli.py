@@ -89,6 +89,11 @@ def main(verbose: bool) -> None:
     configure_logging(level, os.environ.get("LR_LOG_FORMAT", "text"))
 
 
+from common.evals.cli import eval_command  # noqa: E402 - registered on the group defined above
+
+main.add_command(eval_command)
+
+
 # --------------------------------------------------------------------------- run
 @main.command()
 @click.option("--recipe", "-r", required=True, help="Recipe folder name under the recipes dir.")
@@ -363,6 +368,13 @@ def runs_show(run_id: str, backend: str | None) -> None:
         raise LeadRecoveryError("no such run", where=run_id)
     run["steps"] = state.list_steps(run_id)
     click.echo(yaml.safe_dump(run, sort_keys=False, allow_unicode=True))
+    from common.observability.metrics import format_metrics, run_metrics
+
+    metrics = run.get("metrics") or run_metrics(run, run["steps"], _settings(backend).llm_prices)
+    # Commented, so the output stays valid YAML.
+    click.echo(
+        "\n".join("# " + line for line in ["metrics", *format_metrics(metrics).splitlines()])
+    )
 
 
 # ------------------------------------------------------------------------- cache

@@ -54,6 +54,7 @@ from common.llm.providers.base import (
     ProviderUnavailable,
     RateLimited,
 )
+from common.observability.tracing import span
 
 log = logging.getLogger(__name__)
 
@@ -285,8 +286,19 @@ class LLMClient:
         self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.limits.timeout_seconds):
-                response = await self.provider.generate(request, api_key=choice.key)
+            attributes = {
+                "gen_ai.system": self.provider.name,
+                "gen_ai.request.model": request.model,
+                "llm.attempt": number,
+                "llm.key_id": choice.key_id,
+                "lead_key": request.metadata.get("lead_key"),
+            }
+            with span("llm.call", **attributes) as current:
+                async with asyncio.timeout(self.limits.timeout_seconds):
+                    response = await self.provider.generate(request, api_key=choice.key)
+                if current is not None:
+                    current.set_attribute("gen_ai.usage.input_tokens", response.input_tokens)
+                    current.set_attribute("gen_ai.usage.output_tokens", response.output_tokens)
         except TimeoutError as err:
             self.stats.timeouts += 1
             self.stats.unavailable += 1

@@ -93,6 +93,11 @@ class Recipe:
         for cls in self.processor_classes():
             for column in cls.column_names():
                 produced[column] = cls.name
+        if self.meta.calls is not None:
+            from common.calls.report_join import OUTCOME_COLUMNS
+
+            for column in OUTCOME_COLUMNS:
+                produced[column] = "calls"
         if self.llm is not None:
             from common.llm.modes import get_mode
 

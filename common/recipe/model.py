@@ -98,6 +98,28 @@ class WebhookSpec(_Strict):
         return value
 
 
+class CallsSection(_Strict):
+    """How the report uses the outcomes of follow-up calls (see docs/calls.md)."""
+
+    exclude_dispositions: list[
+        Literal[
+            "recovered",
+            "callback_requested",
+            "not_interested",
+            "wrong_number",
+            "no_decision",
+            "no_answer",
+            "voicemail",
+            "busy",
+            "failed",
+        ]
+    ] = Field(default_factory=list, description="Leads whose last call ended so go to ignored.csv.")
+    columns: bool = Field(
+        True,
+        description="Append call_disposition, call_attempts, call_next_attempt_at, call_last_at.",
+    )
+
+
 class RecipeMeta(_Strict):
     """`recipes/<name>/meta.yml`."""
 
@@ -124,6 +146,9 @@ class RecipeMeta(_Strict):
     behavior_flags: BehaviorFlags = Field(default_factory=BehaviorFlags)
     schedule: Schedule | None = None
     gsheets: GSheets | None = None
+    calls: CallsSection | None = Field(
+        None, description="Join follow-up call outcomes onto the report and exclude finished leads."
+    )
     webhooks: list[WebhookSpec] = Field(
         default_factory=list, description="Signed POSTs of the run summary after each report."
     )

@@ -270,6 +270,14 @@ def _summary(run: Mapping[str, Any], analysis: pl.DataFrame, ignored: pl.DataFra
                     extra = f" ({100 * value / llm['conversations']:.0f}%)"
                 rows.append(f'<tr><td>{label}</td><td class="n">{_number(value)}{extra}</td></tr>')
         parts.append(f'<h3>LLM</h3><table class="kv">{"".join(rows)}</table>')
+    if run.get("metrics"):
+        from common.observability.metrics import metrics_rows
+
+        body = "".join(
+            f"<tr><td>{escape(str(k))}</td><td>{escape(str(v))}</td></tr>"
+            for k, v in metrics_rows(run["metrics"])
+        )
+        parts.append(f'<h3>Run metrics</h3><table class="kv">{body}</table>')
     return "".join(parts)
 
 

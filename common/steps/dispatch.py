@@ -49,6 +49,10 @@ def deliver(
             # The shard is lost for this run; the others still reach the report.
             shard_failed(ctx, message)
             raise
+    elif step == "cluster":
+        from common.steps.cluster import cluster  # clustering code loads only where it runs
+
+        cluster(ctx, decode(RunMessage, data, where=where))
     elif step == "report":
         report(ctx, decode(RunMessage, data, where=where))
     else:  # pragma: no cover - guarded by `available`

@@ -11,8 +11,10 @@ from typing import Any
 import polars as pl
 
 from common import layout
+from common.calls.report_join import apply_call_outcomes, with_outcome_columns
 from common.errors import DataError, TerminalError, TransientError
 from common.messages import RunMessage, RunOptions
+from common.observability.metrics import resolve_model, run_metrics
 from common.ports import StepKey
 from common.processors.base import LEAD_KEY
 from common.recipe import Recipe
@@ -142,9 +144,15 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         failed = failed_shards(run)
         shards = [i for i in range(int(run["shard_count"])) if i not in failed]
         merged = merge_shards(ctx, message.run_id, shards, with_summaries=recipe.llm is not None)
+        if recipe.meta.calls is not None:
+            merged = apply_call_outcomes(
+                merged, ctx.backends.calls, recipe.meta.calls.exclude_dispositions
+            )
         kept = merged.filter(pl.col(IGNORE).is_null())
         ignored = merged.filter(pl.col(IGNORE).is_not_null())
         columns = choose_columns(merged.columns, recipe, message.options)
+        if recipe.meta.calls and recipe.meta.calls.columns and not message.options.include_columns:
+            columns = with_outcome_columns(columns)
         analysis_csv = to_csv(kept.select(columns))
         ignored_cols = [LEAD_KEY, IGNORE] + [c for c in columns if c != LEAD_KEY]
         ignored_frame = ignored.select([c for c in ignored_cols if c in ignored.columns])
@@ -173,9 +181,14 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
             "ignored": ignored.height,
             "outputs": outputs,
         }
-        llm = llm_totals(state.list_steps(message.run_id))
+        steps = state.list_steps(message.run_id)
+        llm = llm_totals(steps)
         if llm:
             summary["llm"] = llm
+        model, provider = resolve_model(recipe, ctx.settings)
+        summary["metrics"] = run_metrics(
+            {**run, **summary}, steps, ctx.settings.llm_prices, model=model, provider=provider
+        )
         # HTML report, Google Sheet, webhooks: each records its own outcome and never
         # fails the report; they add outputs["html"] (and ["sheet"]) in place.
         summary["sinks"] = run_sinks(

@@ -15,6 +15,7 @@ from typing import Any
 
 from common.errors import LeadRecoveryError, TerminalError, TransientError
 from common.logging import log_context
+from common.observability.tracing import span
 from common.ports import StepKey, StepStatus
 from common.steps.context import StepContext
 
@@ -45,7 +46,8 @@ def run_once(
             raise TransientError("another worker is running this step", where=key.doc_id)
         started = time.monotonic()
         try:
-            result = work()
+            with span(f"step.{key.step}", run_id=key.run_id, recipe=recipe, shard=shard):
+                result = work()
         except TerminalError as err:
             log.error("step failed for good: %s", err)
             state.fail_step(key, err.to_record(), terminal=True)

@@ -38,7 +38,10 @@ def test_cli_run_writes_analysis_and_ignored(
     rows = _read_csv(analysis)
     ignored = _read_csv(stamped[0] / "ignored.csv")
     meta = yaml.safe_load((recipes_dir / "demo/meta.yml").read_text())
-    assert list(rows[0]) == meta["output_columns"]
+    from common.calls.report_join import OUTCOME_COLUMNS
+
+    # The recipe's columns, then the call outcomes (its `calls` section asks for them).
+    assert list(rows[0]) == meta["output_columns"] + list(OUTCOME_COLUMNS)
     assert (out / "latest.csv").read_bytes() == analysis.read_bytes()
     assert (out / "latest_ignored.csv").read_bytes() == (stamped[0] / "ignored.csv").read_bytes()
 

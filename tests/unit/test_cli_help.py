@@ -19,6 +19,7 @@ COMMANDS = [
     ["runs"],
     ["runs", "list"],
     ["runs", "show"],
+    ["eval"],
     ["cache"],
     ["cache", "stats"],
     ["cache", "prune"],

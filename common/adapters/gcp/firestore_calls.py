@@ -1,0 +1,293 @@
+"""CallStore on Firestore: one document per call, one per lead outcome.
+
+Layout (``prefix`` isolates environments and tests)::
+
+    {prefix}calls/{call_id}              status, history, processed event ids, analysis, transcript
+    {prefix}lead_outcomes/{lead_key}     disposition, attempts, next_attempt_at, per-call summary
+
+`record` is an optimistic transaction: it takes the call (and, when the event
+decides the lead's outcome, the lead) at a known version, applies
+`common.calls.state.apply_event` (exactly as `SQLiteCallStore` does), and
+commits the changed fields of both documents in one atomic batch on condition
+that neither changed since that version (``create`` for a new document,
+``update`` with the version's ``update_time`` otherwise); a conflict forgets
+what it knew, re-reads and tries again. The version is the one this instance
+last wrote or read (kept in a bounded LRU), or read in one round trip; a
+call's first message (``scheduled``/``queued``) is assumed to create it. So a
+call whose messages reach one instance costs one RPC per message, and a stale
+version costs one failed commit, never a wrong write. Unlike a server
+transaction nothing holds a lock across network round trips: instances racing
+on one call cost a retry, not a lock wait (the emulator waits up to 2 s on a
+contended transactional read). Documents are stored
+JSON-shaped (ISO 8601 strings, not timestamps), so ``next_attempt_at`` sorts
+and compares as text: a dialer finds due leads with
+``where("next_attempt_at", "<=", now.isoformat())`` (single-field index).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+from google.cloud.firestore_v1.field_path import FieldPath
+
+# The state store's JSON shaping and error mapping, so both Firestore adapters
+# fail (TransientError on contention/unavailability) and store documents alike.
+from common.adapters.gcp.firestore_state import _mapped, jsonish
+from common.calls.retry import RetryPolicy
+from common.calls.state import apply_event, resolve_lead
+from common.calls.transcripts import message_rows
+from common.errors import TransientError
+from common.ports.callstore import CallEvent, RecordResult
+
+_ATTEMPTS = 10
+_BACKOFF_BASE_S = 0.01
+_FIRST_STATUSES = frozenset({"scheduled", "queued"})
+_NOT_CACHED = frozenset({"messages", "transcript", "structured_data", "structured_outputs"})
+"""Call fields `apply_event` never reads: left out of the versions kept in memory."""
+_APPEND_ONLY = frozenset({"events", "history"})
+"""Lists `apply_event` only appends to: written as ArrayUnion of the new items."""
+_ABSENT = object()
+
+
+@dataclass(frozen=True)
+class _Version:
+    """A document as of ``update_time`` (``doc`` None: it did not exist)."""
+
+    doc: dict[str, Any] | None
+    update_time: Any
+
+
+_LOCK_STRIPES = 64
+_GET_ALL_CHUNK = 300
+_IN_CHUNK = 30  # Firestore's limit of values in one `in` filter
+
+
+def _chunks(keys: Sequence[str], size: int) -> Iterator[list[str]]:
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), size):
+        yield unique[start : start + size]
+
+
+class FirestoreCallStore:
+    """Calls and lead outcomes in Firestore (Native mode).
+
+    Args:
+        project: Google Cloud project.
+        database: Firestore database id.
+        prefix: Prepended to the collection names.
+        policy: Retry policy applied when a call decides a lead's outcome.
+        client: A ready client (tests); by default one is built on first use
+            and honours ``FIRESTORE_EMULATOR_HOST``.
+        cache_size: Documents whose last version this instance remembers (0: none).
+    """
+
+    def __init__(
+        self,
+        project: str,
+        database: str = "(default)",
+        prefix: str = "",
+        policy: RetryPolicy | None = None,
+        client: firestore.Client | None = None,
+        cache_size: int = 10_000,
+    ) -> None:
+        self.project = project
+        self.database = database
+        self.prefix = prefix
+        self.policy = policy or RetryPolicy()
+        self._client = client
+        self._client_lock = threading.Lock()
+        # Messages of one call handled concurrently by this instance queue here
+        # instead of contending in Firestore (see FirestoreStateStore).
+        self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, _Version] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    @property
+    def client(self) -> firestore.Client:
+        """The Firestore client, created once on first use (thread-safe)."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = firestore.Client(project=self.project, database=self.database)
+        return self._client
+
+    def _calls(self) -> firestore.CollectionReference:
+        return self.client.collection(f"{self.prefix}calls")
+
+    def _leads(self) -> firestore.CollectionReference:
+        return self.client.collection(f"{self.prefix}lead_outcomes")
+
+    # ---- the versions this instance last read or wrote ----------------------------------
+    def _cached(self, path: str) -> _Version | None:
+        with self._cache_lock:
+            version = self._cache.get(path)
+            if version is not None:
+                self._cache.move_to_end(path)
+            return version
+
+    def _remember(self, path: str, version: _Version) -> None:
+        with self._cache_lock:
+            self._cache[path] = version
+            self._cache.move_to_end(path)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def _forget(self, *paths: str) -> None:
+        with self._cache_lock:
+            for path in paths:
+                self._cache.pop(path, None)
+
+    def _read(self, refs: list[Any]) -> dict[str, _Version]:
+        """The current versions of ``refs`` (one round trip)."""
+        if not refs:
+            return {}
+        return {
+            s.reference.path: _Version(s.to_dict() if s.exists else None, s.update_time)
+            for s in self.client.get_all(refs)
+        }
+
+    def _write(self, batch: Any, ref: Any, old: _Version, data: dict[str, Any]) -> None:
+        """Add ``data`` (JSON-shaped) to ``batch``, on condition that ``ref`` is still at ``old``."""
+        if old.doc is None:
+            batch.create(ref, data)  # fails if someone created it meanwhile
+            return
+        # Only the top-level fields that changed (fields are never removed), and
+        # of an append-only list only what was appended, on condition that
+        # nobody wrote the document since that version.
+        changed: dict[str, Any] = {}
+        for key, value in data.items():
+            before = old.doc.get(key, _ABSENT)
+            if before == value:
+                continue
+            if (
+                key in _APPEND_ONLY
+                and isinstance(before, list)
+                and isinstance(value, list)
+                and len(value) > len(before)
+                and value[: len(before)] == before
+            ):
+                value = firestore.ArrayUnion(value[len(before) :])
+            changed[FieldPath(key).to_api_repr()] = value
+        if not changed:  # still assert the version: the other write relied on it
+            key = next(iter(data))
+            changed[FieldPath(key).to_api_repr()] = data[key]
+        batch.update(
+            ref, changed, option=self.client.write_option(last_update_time=old.update_time)
+        )
+
+    def _attempt(self, event: CallEvent, call_ref: Any, *, fresh: bool) -> RecordResult:
+        """Apply the event to the known (or read) versions and commit conditionally: one try.
+
+        Args:
+            event: The event.
+            call_ref: Its call document.
+            fresh: Read both documents instead of trusting this instance's versions.
+        """
+        call_v = None if fresh else self._cached(call_ref.path)
+        if call_v is None and not fresh and event.status in _FIRST_STATUSES:
+            call_v = _Version(None, None)  # a call's first message: assume a new call
+        # The lead the event names (or its phone) is read in the same round trip as
+        # the call when the event decides the lead; a call that already belongs to
+        # another lead (metadata on an earlier message) costs one more read.
+        guess = (event.lead_key or event.phone) if event.disposition is not None else None
+        guess_ref = self._leads().document(guess) if guess else None
+        lead_v = self._cached(guess_ref.path) if guess_ref is not None and not fresh else None
+        wanted = [call_ref] if call_v is None else []
+        if guess_ref is not None and lead_v is None:
+            wanted.append(guess_ref)
+        read = self._read(wanted)
+        call_v = call_v or read[call_ref.path]
+        call = call_v.doc
+        if call is not None and event.event_id in (call.get("events") or ()):
+            # A duplicate: event ids are never removed, so even an old version says so.
+            return apply_event(call, None, event, self.policy).result
+        key, _ = resolve_lead(call, event)
+        lead_ref = self._leads().document(key) if key is not None else None
+        if lead_ref is not None and event.disposition is not None:
+            if guess_ref is None or lead_ref.path != guess_ref.path:
+                lead_v = None if fresh else self._cached(lead_ref.path)
+            lead_v = lead_v or read.get(lead_ref.path) or self._read([lead_ref])[lead_ref.path]
+        else:
+            lead_v = None
+        applied = apply_event(call, lead_v.doc if lead_v else None, event, self.policy)
+        assert applied.call is not None
+        writes = [(call_ref, call_v, jsonish(applied.call))]
+        if applied.lead is not None and lead_ref is not None and lead_v is not None:
+            writes.append((lead_ref, lead_v, jsonish(applied.lead)))
+        batch = self.client.batch()
+        for ref, old, data in writes:
+            self._write(batch, ref, old, data)
+        results = batch.commit()  # atomic: both documents or neither
+        for (ref, _, data), result in zip(writes, results, strict=True):
+            kept = {k: v for k, v in data.items() if k not in _NOT_CACHED}
+            self._remember(ref.path, _Version(kept, result.update_time))
+        return applied.result
+
+    @_mapped
+    def record(self, event: CallEvent) -> RecordResult:
+        """Apply one event to its call and lead atomically (optimistic, retried on conflict)."""
+        call_ref = self._calls().document(event.call_id)
+        lock = self._stripes[hash(call_ref.path) % _LOCK_STRIPES]
+        for attempt in range(_ATTEMPTS):
+            try:
+                with lock:
+                    return self._attempt(event, call_ref, fresh=attempt > 0)
+            except (gexc.FailedPrecondition, gexc.AlreadyExists, gexc.Conflict) as err:
+                # Another instance wrote one of the documents since the version used.
+                paths = [call_ref.path]
+                for key in {event.lead_key, event.phone} - {None}:
+                    paths.append(self._leads().document(str(key)).path)
+                self._forget(*paths)
+                if attempt == _ATTEMPTS - 1:
+                    raise TransientError(
+                        f"call {event.call_id}: still contended after {_ATTEMPTS} attempts",
+                        where="firestore",
+                    ) from err
+            if attempt:
+                time.sleep(random.uniform(0, _BACKOFF_BASE_S * 2 ** min(attempt, 5)))
+        raise AssertionError("unreachable")
+
+    @_mapped
+    def get_call(self, call_id: str) -> dict[str, Any] | None:
+        """The call document, or None."""
+        return self._calls().document(call_id).get().to_dict()
+
+    @_mapped
+    def list_calls(self) -> list[dict[str, Any]]:
+        """Every call document, by call id."""
+        snapshots = sorted(self._calls().stream(), key=lambda s: s.id)
+        return [s.to_dict() or {} for s in snapshots]
+
+    @_mapped
+    def lead_outcomes(self, lead_keys: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Lead key → outcome document (batched reads; every lead when None)."""
+        if lead_keys is None:
+            snapshots = list(self._leads().stream())
+        else:
+            snapshots = []
+            for chunk in _chunks(lead_keys, _GET_ALL_CHUNK):
+                snapshots += self.client.get_all([self._leads().document(k) for k in chunk])
+        return {s.id: s.to_dict() or {} for s in snapshots if s.exists}
+
+    @_mapped
+    def transcripts(self, lead_keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Every call turn of the given leads, as canonical conversation messages."""
+        fields = ["call_id", "lead_key", "messages"]
+        if lead_keys is None:
+            calls = [s.to_dict() or {} for s in self._calls().select(fields).stream()]
+        else:
+            calls = []
+            for chunk in _chunks(lead_keys, _IN_CHUNK):
+                query = self._calls().where(filter=FieldFilter("lead_key", "in", chunk))
+                calls += [s.to_dict() or {} for s in query.select(fields).stream()]
+        return message_rows(calls)

@@ -1,0 +1,107 @@
+"""Closing the loop: call outcomes onto the report's frame, and leads already settled left out.
+
+The report step calls, on its merged frame (one row per lead)::
+
+    merged = apply_call_outcomes(
+        merged, ctx.backends.calls, exclude_dispositions=recipe.meta.calls.exclude_dispositions
+    )
+
+which adds `OUTCOME_COLUMNS` (empty for leads never called) and marks the
+leads whose last call ended in one of ``exclude_dispositions`` as ignored
+(``ignore_reason`` = ``already called: recovered``), so they move from the
+analysis CSV to ``ignored.csv`` with the reason instead of vanishing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from common.calls.disposition import Disposition
+
+if TYPE_CHECKING:
+    from common.ports.callstore import CallStore
+
+LEAD_KEY = "lead_key"
+IGNORE = "ignore_reason"  # the report step's column (common.steps.report.IGNORE)
+OUTCOME_SCHEMA: dict[str, pl.DataType] = {
+    "call_disposition": pl.String(),
+    "call_attempts": pl.Int64(),
+    "call_next_attempt_at": pl.Datetime("us", "UTC"),
+    "call_last_at": pl.Datetime("us", "UTC"),
+}
+OUTCOME_COLUMNS = tuple(OUTCOME_SCHEMA)
+"""Columns `join_outcomes` adds, in this order."""
+EXCLUDED_PREFIX = "already called: "
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def outcomes_frame(outcomes: Mapping[str, Mapping[str, Any]]) -> pl.DataFrame:
+    """Lead outcome documents as a frame: ``lead_key`` and `OUTCOME_COLUMNS`."""
+    rows = [
+        {
+            LEAD_KEY: key,
+            "call_disposition": doc.get("disposition"),
+            "call_attempts": doc.get("attempts"),
+            "call_next_attempt_at": _time(doc.get("next_attempt_at")),
+            "call_last_at": _time(doc.get("last_call_at")),
+        }
+        for key, doc in outcomes.items()
+    ]
+    return pl.DataFrame(rows, schema={LEAD_KEY: pl.String(), **OUTCOME_SCHEMA})
+
+
+def join_outcomes(frame: pl.DataFrame, outcomes: Mapping[str, Mapping[str, Any]]) -> pl.DataFrame:
+    """``frame`` with `OUTCOME_COLUMNS` of each row's lead (null when never called).
+
+    Rows and their order are kept; joining again replaces the columns.
+
+    Args:
+        frame: Has a ``lead_key`` column.
+        outcomes: `CallStore.lead_outcomes` output.
+    """
+    base = frame.drop([c for c in OUTCOME_COLUMNS if c in frame.columns])
+    joined = base.join(outcomes_frame(outcomes), on=LEAD_KEY, how="left", maintain_order="left")
+    return joined.with_columns(pl.col("call_attempts").fill_null(0))
+
+
+def exclude(frame: pl.DataFrame, dispositions: Iterable[str]) -> pl.DataFrame:
+    """Leave out the leads whose last call ended in one of ``dispositions``.
+
+    With an ``ignore_reason`` column (the report's merged frame) such rows are
+    marked ``already called: <disposition>`` (a reason already there is kept);
+    without one they are dropped.
+
+    Raises:
+        ValueError: a name is not a `Disposition`.
+    """
+    wanted = [Disposition(d).value for d in dispositions]
+    if not wanted:
+        return frame
+    hit = pl.col("call_disposition").is_in(wanted).fill_null(False)
+    if IGNORE not in frame.columns:
+        return frame.filter(~hit)
+    reason = pl.lit(EXCLUDED_PREFIX) + pl.col("call_disposition")
+    return frame.with_columns(
+        pl.when(pl.col(IGNORE).is_null() & hit).then(reason).otherwise(pl.col(IGNORE)).alias(IGNORE)
+    )
+
+
+def apply_call_outcomes(
+    frame: pl.DataFrame, store: CallStore, exclude_dispositions: Sequence[str] = ()
+) -> pl.DataFrame:
+    """`join_outcomes` with the store's outcomes of the frame's leads, then `exclude`."""
+    keys = frame.get_column(LEAD_KEY).drop_nulls().unique().to_list() if frame.height else []
+    outcomes = store.lead_outcomes(keys) if keys else {}
+    return exclude(join_outcomes(frame, outcomes), exclude_dispositions)
+
+
+def with_outcome_columns(columns: Sequence[str]) -> list[str]:
+    """The report's output columns followed by the `OUTCOME_COLUMNS` they lack."""
+    return [*columns, *(c for c in OUTCOME_COLUMNS if c not in columns)]

@@ -1,0 +1,136 @@
+"""cluster: the themes in what a run's customers say, once per run, then on to the report.
+
+Reads the run's merged shards (and messages, for ``text: user_messages``),
+clusters the kept leads' texts (`common.clustering.pipeline.run_clustering`),
+writes the outputs under ``output_run/<recipe>/<stamp>/`` and
+``runs/<run_id>/clusters.parquet`` (``lead_key, cluster_label, cluster_name``,
+the label and name at every depth, ``tags``), which the report joins into the
+analysis CSV (`join_clusters`), and publishes the run to the next stage.
+
+Only the light imports live at module level: the report imports `join_clusters`
+from here without loading numpy's friends.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from common import chain, layout
+from common.errors import TerminalError, TransientError
+from common.messages import RunMessage
+from common.ports import BlobStore, StepKey
+from common.processors.base import LEAD_KEY
+from common.steps.context import StepContext
+from common.steps.io import read_frame, write_frame
+from common.steps.runner import run_once
+
+log = logging.getLogger(__name__)
+STEP = "cluster"
+IGNORE = "ignore_reason"
+
+
+def clusters_key(run_id: str) -> str:
+    """``runs/<run_id>/clusters.parquet``: each clustered lead's label and name."""
+    return f"{layout.RUNS}/{run_id}/clusters.parquet"
+
+
+def join_clusters(frame: pl.DataFrame, blobs: BlobStore, run_id: str) -> pl.DataFrame:
+    """``frame`` with the run's cluster columns joined by lead key (unchanged when not clustered).
+
+    Leads that were not clustered (no text) get nulls. Columns ``frame``
+    already has are not replaced.
+    """
+    key = clusters_key(run_id)
+    if not blobs.exists(key):
+        return frame
+    clusters = read_frame(blobs, key)
+    extra = [c for c in clusters.columns if c != LEAD_KEY and c not in frame.columns]
+    return frame.join(clusters.select(LEAD_KEY, *extra), on=LEAD_KEY, how="left")
+
+
+def _messages(ctx: StepContext, run_id: str, shards: list[int]) -> pl.DataFrame:
+    from common.processors.base import normalize_messages
+
+    blobs = ctx.backends.blobs
+    keys = [layout.shard_key(run_id, "conversations", i) for i in shards]
+    missing = [k for k in keys if not blobs.exists(k)]
+    if missing:
+        raise TransientError(
+            f"{len(missing)} conversation shards are not written yet", where=missing[0]
+        )
+    if not keys:
+        return pl.DataFrame(schema={"lead_key": pl.String, "sender": pl.String, "text": pl.String})
+    frames = [read_frame(blobs, k) for k in keys]
+    return normalize_messages(pl.concat(frames, how="diagonal_relaxed"))
+
+
+def cluster(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
+    """Cluster the run's texts, write the outputs and pass the run on, once per run."""
+
+    def work() -> dict[str, Any]:
+        from common.clustering.outputs import write_outputs
+        from common.clustering.pipeline import run_clustering
+        from common.clustering.texts import build_texts
+        from common.steps.report import failed_shards, merge_shards
+
+        recipe = ctx.recipe(message.recipe)
+        config = recipe.clustering
+        if config is None:
+            raise TerminalError(
+                "the recipe has no clustering section", where=recipe.where(field="clustering")
+            )
+        state = ctx.backends.state
+        blobs = ctx.backends.blobs
+        run = state.get_run(message.run_id) or {}
+        if "shard_count" not in run:
+            raise TransientError("the run document has no shard count yet", where=message.run_id)
+        failed = failed_shards(run)
+        shards = [i for i in range(int(run["shard_count"])) if i not in failed]
+        merged = merge_shards(ctx, message.run_id, shards, with_summaries=recipe.llm is not None)
+        kept = merged.filter(pl.col(IGNORE).is_null())
+        messages = (
+            _messages(ctx, message.run_id, shards) if config.text == "user_messages" else None
+        )
+        texts = build_texts(config, kept, messages)
+        started = datetime.fromisoformat(run["started_at"])
+
+        result = run_clustering(
+            recipe=recipe,
+            config=config,
+            lead_keys=texts[LEAD_KEY].to_list(),
+            texts=texts["text"].to_list(),
+            settings=ctx.settings,
+            blobs=blobs,
+            cache=ctx.backends.cache,
+            run_id=message.run_id,
+            now=started,
+            read_cache=not message.options.no_cache,
+        )
+        stamp = layout.run_stamp(started)
+        outputs = write_outputs(
+            result,
+            blobs=blobs,
+            key=lambda name: layout.output_key(recipe.name, stamp, name),
+            config=config,
+            recipe=recipe.name,
+            run_id=message.run_id,
+        )
+        from common.clustering.outputs import assignments_frame
+
+        write_frame(blobs, clusters_key(message.run_id), assignments_frame(result).drop("text"))
+        summary = {
+            "texts": len(result.texts),
+            "leads_without_text": kept.height - len(result.texts),
+            **{k: v for k, v in result.stats.items() if k != "model"},
+            "outputs": outputs,
+        }
+        state.update_run(message.run_id, {"clustering": summary})
+        ctx.backends.bus.publish(chain.next_stage(recipe, STEP).topic, message)
+        log.info("clusters written to %s", outputs.get("cluster_analysis.csv"))
+        return summary
+
+    return run_once(ctx, StepKey(message.run_id, STEP), work, recipe=message.recipe)

@@ -1,0 +1,17 @@
+"""Cloud Function `call-webhook`: the voice-call provider's server messages (docs/calls.md).
+
+Status updates and end-of-call reports land on the call (``calls/{call_id}``)
+and on the lead (``lead_outcomes/{lead_key}``): disposition, attempts and the
+next attempt. The provider authenticates with a shared secret or an HMAC
+signature (``LR_CALL_WEBHOOK_*``).
+"""
+
+import functions_framework
+
+from common.calls.webhook import handle_call_webhook
+
+
+@functions_framework.http
+def call_webhook(request):
+    """POST {"message": {"type": ..., "call": {"id": ...}}} → 200 {"status": ...}."""
+    return handle_call_webhook(request)
