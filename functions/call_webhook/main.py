@@ -8,10 +8,11 @@ signature (``LR_CALL_WEBHOOK_*``).
 
 import functions_framework
 
-from common.calls.webhook import handle_call_webhook
-
 
 @functions_framework.http
 def call_webhook(request):
     """POST {"message": {"type": ..., "call": {"id": ...}}} → 200 {"status": ...}."""
+    # Imported on the first request, like every other function's step code.
+    from common.calls.webhook import handle_call_webhook
+
     return handle_call_webhook(request)
