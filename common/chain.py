@@ -30,7 +30,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("fetch_conversations", "leads-fetched", per_shard=True),
     Stage("process", "conversations-fetched", per_shard=True),
     Stage("summarize", "processed", per_shard=True),
-    Stage("cluster", "summarized", per_shard=False, available=False),
+    Stage("cluster", "summarized", per_shard=False),
     Stage("report", "clustered", per_shard=False),
 )
 BY_NAME = {s.name: s for s in STAGES}
@@ -50,7 +50,7 @@ def enabled(recipe: Recipe) -> list[Stage]:
     """The stages this recipe runs, in order."""
     wanted = {
         "summarize": recipe.meta.llm is not None,
-        "cluster": False,
+        "cluster": recipe.meta.clustering is not None,
     }
     return [s for s in STAGES if s.available and wanted.get(s.name, True)]
 

@@ -19,6 +19,7 @@ from common.ports import StepKey
 from common.processors.base import LEAD_KEY
 from common.recipe import Recipe
 from common.reporting import run_sinks
+from common.steps.cluster import join_clusters
 from common.steps.context import StepContext
 from common.steps.io import read_frame
 from common.steps.runner import run_once
@@ -144,6 +145,7 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         failed = failed_shards(run)
         shards = [i for i in range(int(run["shard_count"])) if i not in failed]
         merged = merge_shards(ctx, message.run_id, shards, with_summaries=recipe.llm is not None)
+        merged = join_clusters(merged, ctx.backends.blobs, message.run_id)
         if recipe.meta.calls is not None:
             merged = apply_call_outcomes(
                 merged, ctx.backends.calls, recipe.meta.calls.exclude_dispositions

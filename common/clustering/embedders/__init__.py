@@ -1,0 +1,5 @@
+"""Embedding providers behind one interface (`Embedder`), found by name (`build_embedder`)."""
+
+from common.clustering.embedders._base import PROVIDERS, Embedder, build_embedder
+
+__all__ = ["PROVIDERS", "Embedder", "build_embedder"]

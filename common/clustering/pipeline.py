@@ -1,0 +1,330 @@
+"""One run's clustering, from texts to named clusters, independent of the step machinery.
+
+`run_clustering` embeds the texts through the cache, then either fits the
+hierarchy (and stores it) or assigns the texts to the stored clusters
+(``refit: incremental``), then finds keywords and representatives, names the
+clusters and tags the texts. `common.clustering.outputs` writes what it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from common.clustering.assign import (
+    assign,
+    build_state,
+    load_state,
+    refit_reason,
+    save_state,
+)
+from common.clustering.cache import embed_texts
+from common.clustering.config import ClusteringConfig
+from common.clustering.naming import (
+    NodeText,
+    build_namer,
+    class_keywords,
+    fallback_names,
+    name_with_llm,
+    representatives,
+)
+from common.clustering.recursive import (
+    ClusterNode,
+    depth_of,
+    fit_hierarchy,
+    is_noise,
+    sort_key,
+)
+
+if TYPE_CHECKING:
+    from common.clustering.embedders import Embedder
+    from common.ports import BlobStore
+    from common.ports.summarycache import SummaryCache
+    from common.recipe import Recipe
+    from common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClusterSummary:
+    """One row of ``cluster_analysis.csv``."""
+
+    label: str
+    parent: str
+    depth: int
+    size: int
+    share: float
+    """Of every clustered text."""
+    share_of_parent: float
+    noise: bool
+    name: str
+    description: str
+    keywords: list[str]
+    samples: list[str]
+    members: np.ndarray = field(repr=False)
+
+
+@dataclass
+class ClusterRun:
+    """Everything one run's clustering produced."""
+
+    lead_keys: list[str]
+    texts: list[str]
+    vectors: np.ndarray = field(repr=False)
+    leaf: list[str] = field(default_factory=list)
+    depth: int = 1
+    clusters: list[ClusterSummary] = field(default_factory=list)
+    tags: list[str] | None = None
+    mode: Literal["fit", "assign"] = "fit"
+    refit_reason: str | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def names(self) -> dict[str, str]:
+        """Label → name."""
+        return {c.label: c.name for c in self.clusters}
+
+    def level(self, depth: int) -> list[str]:
+        """Each text's label at ``depth``."""
+        from common.clustering.recursive import at_depth
+
+        return [at_depth(label, depth) for label in self.leaf]
+
+
+def prepare_texts(texts: Sequence[str], max_chars: int) -> list[str]:
+    """Whitespace collapsed and cut to ``max_chars`` (what is embedded and cached)."""
+    out = []
+    for text in texts:
+        clean = " ".join(str(text).split())
+        out.append(clean[:max_chars])
+    return out
+
+
+def nodes_from_leaves(leaf: Sequence[str], depth: int) -> dict[str, np.ndarray]:
+    """Every cluster/noise label of the tree implied by ``leaf`` → its members' rows."""
+    members: dict[str, list[int]] = {}
+    for i, label in enumerate(leaf):
+        parts = label.split(".")
+        for d in range(1, min(len(parts) - 1, depth) + 1):
+            members.setdefault(".".join(parts[: d + 1]), []).append(i)
+    return {k: np.asarray(v, dtype=np.int64) for k, v in members.items()}
+
+
+def run_clustering(
+    *,
+    recipe: Recipe,
+    config: ClusteringConfig,
+    lead_keys: Sequence[str],
+    texts: Sequence[str],
+    settings: Settings,
+    blobs: BlobStore,
+    cache: SummaryCache | None,
+    run_id: str,
+    now: datetime,
+    read_cache: bool = True,
+    force_refit: bool = False,
+    embedder: Embedder | None = None,
+) -> ClusterRun:
+    """Embed, fit or assign, describe, name and tag one run's texts.
+
+    Args:
+        recipe: The recipe (its name keys the stored model; its `llm` section may name clusters).
+        config: The recipe's clustering section.
+        lead_keys: One key per text.
+        texts: The texts (already chosen per `config.text`; empty ones filtered out).
+        settings: Provider keys, endpoints, cache switches.
+        blobs: Where the fitted model is read and stored.
+        cache: Embeddings and LLM answers cache (None: none).
+        run_id: The run (recorded in the stored model).
+        now: The run's time (refit schedule, model timestamp).
+        read_cache: False: embed and ask the LLM again (still writing the cache).
+        force_refit: Fit from scratch even when ``refit: incremental`` could assign.
+        embedder: Use this embedder instead of building one from the config (tests).
+
+    Returns:
+        The labelled, named texts and the clusters' summaries.
+    """
+    from common.clustering.clusterers import build_clusterer
+    from common.clustering.embedders import build_embedder
+    from common.clustering.reducers import build_reducer
+
+    timings: dict[str, float] = {}
+    prepared = prepare_texts(texts, config.embedding.max_chars)
+    run = ClusterRun(
+        lead_keys=list(lead_keys),
+        texts=prepared,
+        vectors=np.zeros((0, 0), dtype=np.float32),
+        depth=config.recursive_depth,
+    )
+    embedder = embedder or build_embedder(config.embedding, settings)
+
+    started = time.perf_counter()
+    vectors, embed_stats = embed_texts(
+        prepared,
+        embed=lambda batch: embedder.embed(batch),
+        provider=embedder.provider,
+        model=embedder.model,
+        dimensions=embedder.dimensions,
+        cache=cache,
+        ttl=timedelta(days=config.embedding.cache_ttl_days),
+        read_cache=read_cache,
+    )
+    embed_stats.provider = embedder.stats()
+    timings["embed_s"] = time.perf_counter() - started
+    run.vectors = vectors
+    run.stats["embedding"] = embed_stats.as_dict()
+    if not prepared:
+        run.stats["timings"] = timings
+        return run
+
+    state = load_state(blobs, recipe.name)
+    reason = refit_reason(state, config, blobs, recipe.name, now=now, force=force_refit)
+    started = time.perf_counter()
+    if reason is None and state is not None:
+        run.mode, run.refit_reason = "assign", None
+        run.leaf = assign(vectors, state)
+    else:
+        run.mode, run.refit_reason = "fit", reason
+        hierarchy = fit_hierarchy(
+            vectors, config, build_reducer(config.reducer), build_clusterer(config.clusterer)
+        )
+        run.leaf = hierarchy.leaf
+        timings.update({k: round(v, 3) for k, v in hierarchy.timings.items()})
+    timings[f"{run.mode}_s"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    members = nodes_from_leaves(run.leaf, config.recursive_depth)
+    keywords: dict[str, list[str]] = {}
+    for d in range(1, config.recursive_depth + 1):
+        level = run.level(d)
+        found = class_keywords(prepared, level, config.naming.keywords)
+        keywords.update({k: v for k, v in found.items() if depth_of(k) == d})
+    nodes = [
+        NodeText(
+            label=label,
+            parent=label.rsplit(".", 1)[0],
+            depth=depth_of(label),
+            size=int(rows.size),
+            noise=is_noise(label),
+            keywords=keywords.get(label, []),
+            samples=representatives(
+                vectors, rows, prepared, config.naming.samples, config.naming.sample_chars
+            ),
+        )
+        for label, rows in sorted(members.items(), key=lambda kv: sort_key(kv[0]))
+    ]
+    timings["describe_s"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    names = fallback_names(nodes)
+    analyzer = None
+    if run.mode == "assign" and state is not None:
+        stored = {c.label: (c.name, c.description) for c in state.clusters if c.name}
+        names.update({k: v for k, v in stored.items() if k in names})
+    elif config.name_with_llm:
+        analyzer = build_namer(recipe, config, settings, cache, read_cache=read_cache)
+        answered, llm_stats = name_with_llm(analyzer, nodes, len(prepared))
+        names.update(answered)
+        run.stats["naming_llm"] = llm_stats
+    timings["name_s"] = time.perf_counter() - started
+
+    total = len(prepared)
+    sizes = {n.label: n.size for n in nodes}
+    run.clusters = [
+        ClusterSummary(
+            label=n.label,
+            parent=n.parent,
+            depth=n.depth,
+            size=n.size,
+            share=round(n.size / total, 4),
+            share_of_parent=round(n.size / (sizes.get(n.parent) or total), 4),
+            noise=n.noise,
+            name=names[n.label][0],
+            description=names[n.label][1],
+            keywords=n.keywords,
+            samples=n.samples,
+            members=members[n.label],
+        )
+        for n in nodes
+    ]
+
+    if config.tags:
+        started = time.perf_counter()
+        run.tags = _tags(run, config, recipe, settings, cache, embedder, analyzer, read_cache)
+        timings["tag_s"] = time.perf_counter() - started
+
+    if run.mode == "fit":
+        state = build_state(
+            recipe=recipe.name,
+            run_id=run_id,
+            config=config,
+            nodes=[
+                ClusterNode(c.label, c.parent, c.depth, c.members, noise=c.noise)
+                for c in run.clusters
+            ],
+            vectors=vectors,
+            names={c.label: (c.name, c.description) for c in run.clusters},
+            keywords={c.label: c.keywords for c in run.clusters},
+            now=now,
+        )
+        run.stats["model"] = save_state(blobs, state)
+    run.stats["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    run.stats["mode"] = run.mode
+    if run.refit_reason:
+        run.stats["refit_reason"] = run.refit_reason
+    top = [c for c in run.clusters if c.depth == 1]
+    run.stats["clusters"] = {
+        f"depth{d}": sum(1 for c in run.clusters if c.depth == d and not c.noise)
+        for d in range(1, config.recursive_depth + 1)
+    }
+    run.stats["noise_share"] = round(
+        sum(c.size for c in top if c.noise) / total if total else 0.0, 4
+    )
+    log.info(
+        "clustered %d texts (%s): %s",
+        total,
+        run.mode,
+        run.stats["clusters"],
+        extra={"fields": {"clustering": run.stats}},
+    )
+    return run
+
+
+def _tags(
+    run: ClusterRun,
+    config: ClusteringConfig,
+    recipe: Recipe,
+    settings: Settings,
+    cache: SummaryCache | None,
+    embedder: Embedder,
+    analyzer: Any,
+    read_cache: bool,
+) -> list[str]:
+    from common.clustering.tagging import tag_by_embedding, tag_with_llm
+
+    if config.tag_with == "llm":
+        analyzer = analyzer or build_namer(recipe, config, settings, cache, read_cache=read_cache)
+        tags, stats = tag_with_llm(analyzer, run.texts, config.tags)
+        run.stats["tagging_llm"] = stats
+        return tags
+
+    def embed(texts: list[str]) -> np.ndarray:
+        vectors, _ = embed_texts(
+            texts,
+            embed=lambda batch: embedder.embed(batch),
+            provider=embedder.provider,
+            model=embedder.model,
+            dimensions=embedder.dimensions,
+            cache=cache,
+            ttl=timedelta(days=config.embedding.cache_ttl_days),
+            read_cache=read_cache,
+        )
+        return vectors
+
+    return tag_by_embedding(run.vectors, config.tags, embed, config.tag_min_similarity)

@@ -1,0 +1,214 @@
+"""The customer_themes recipe end to end: outputs, labels, the cache, LLM names, incremental runs."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from common.clustering.assign import request_refit
+from common.messages import RunOptions
+from common.settings import Settings
+from common.steps.context import StepContext
+from tests.e2e.conftest import AS_OF
+from tests.support.fake_embeddings import FakeEmbeddings
+from tests.support.fake_llm import FakeLLM
+
+RECIPE = "customer_themes"
+LIMIT = 90
+LABEL = re.compile(r"^root(\.\d+)*(\.noise)?$")
+KEYS = "sk-test-cccccccccccccccccccccccc"
+FAST = {
+    "concurrency": 8,
+    "retries": 3,
+    "timeout_seconds": 5,
+    "backoff_initial_seconds": 0.01,
+    "backoff_max_seconds": 0.1,
+}
+FILES = {
+    "cluster_assignments.csv",
+    "cluster_analysis.csv",
+    "clusters_depth1.png",
+    "clusters_depth2.png",
+    "summary_report.txt",
+}
+
+
+@pytest.fixture
+def fake_embeddings() -> Iterator[FakeEmbeddings]:
+    with FakeEmbeddings() as server:
+        yield server
+
+
+def _edit(recipes_dir: Path, **clustering: Any) -> None:
+    path = recipes_dir / RECIPE / "meta.yml"
+    meta = yaml.safe_load(path.read_text())
+    meta["clustering"].update(clustering)
+    path.write_text(yaml.safe_dump(meta, sort_keys=False))
+
+
+def _run(**options: Any) -> tuple[StepContext, Any, dict[str, Any]]:
+    from common.local_runner import run_recipe
+
+    ctx = StepContext.from_settings(Settings())
+    options.setdefault("limit", LIMIT)
+    summary = run_recipe(ctx, RECIPE, RunOptions(as_of=AS_OF, **options), progress=False)
+    assert summary.status == "succeeded", summary.failures
+    document = ctx.backends.state.get_run(summary.run_id) or {}
+    return ctx, summary, document["clustering"]
+
+
+def _rows(path: str) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_offline_run_writes_valid_outputs_and_a_rerun_embeds_nothing(local_env: Path) -> None:
+    _, first, clustering = _run()
+    assert set(clustering["outputs"]) == FILES
+    for url in clustering["outputs"].values():
+        assert Path(url).is_file() and Path(url).stat().st_size > 0
+    assert (
+        Path(clustering["outputs"]["clusters_depth1.png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    )
+
+    assignments = _rows(clustering["outputs"]["cluster_assignments.csv"])
+    texts = clustering["texts"]
+    assert len(assignments) == texts > 20
+    assert all(LABEL.match(r["cluster_label"]) for r in assignments)
+    assert all(
+        r["cluster_depth1"] == ".".join(r["cluster_label"].split(".")[:2]) for r in assignments
+    )
+    analysis = _rows(clustering["outputs"]["cluster_analysis.csv"])
+    top = [r for r in analysis if r["depth"] == "1"]
+    assert sum(int(r["size"]) for r in top) == texts
+    assert any(r["is_noise"] == "false" for r in top)
+    assert all(r["name"] and r["keywords"] for r in top if r["is_noise"] == "false")
+    report = Path(clustering["outputs"]["summary_report.txt"]).read_text()
+    assert f"Texts clustered: {texts}" in report and "Depth 2:" in report
+
+    # The report joins each lead's cluster into the analysis CSV.
+    rows = _rows(first.outputs["analysis"])
+    assert {"cluster_label", "cluster_name", "tags"} <= set(rows[0])
+    by_lead = {r["lead_key"]: r for r in assignments}
+    for row in rows:
+        expected = by_lead.get(row["lead_key"])
+        assert row["cluster_label"] == (expected["cluster_label"] if expected else "")
+        assert row["cluster_name"] == (expected["cluster_name"] if expected else "")
+
+    embedding = clustering["embedding"]
+    assert embedding["cache_hits"] == 0 and embedding["embedded"] == embedding["unique"]
+    assert embedding["provider"]["calls"] >= 1
+
+    _, _, again = _run()
+    embedding = again["embedding"]
+    assert embedding["embedded"] == 0 and embedding["provider"]["calls"] == 0
+    assert embedding["cache_hits"] == embedding["unique"]
+    # Same vectors from the cache, same seed: the same clusters.
+    assert _rows(again["outputs"]["cluster_assignments.csv"]) == assignments
+
+
+def test_llm_names_and_tags_through_the_fake_servers_are_cached(
+    local_env: Path,
+    recipes_dir: Path,
+    fake_llm: FakeLLM,
+    fake_embeddings: FakeEmbeddings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _edit(
+        recipes_dir,
+        embedding={
+            "provider": "gemini",
+            "model": "text-embedding-005",
+            "batch_size": 16,
+            "limits": FAST,
+        },
+        name_with_llm=True,
+        naming={"llm": {"provider": "openai", "model": "gpt-test", "limits": FAST}},
+        tag_with="llm",
+    )
+    monkeypatch.setenv("LR_GEMINI_BASE_URL", fake_embeddings.url)
+    monkeypatch.setenv("LR_GEMINI_API_KEYS", KEYS)
+    monkeypatch.setenv("LR_OPENAI_BASE_URL", fake_llm.openai_base_url)
+    monkeypatch.setenv("LR_OPENAI_API_KEYS", KEYS)
+
+    _, _, clustering = _run()
+    unique = clustering["embedding"]["unique"]
+    assert fake_embeddings.texts == unique and fake_embeddings.count == -(-unique // 16)
+    analysis = _rows(clustering["outputs"]["cluster_analysis.csv"])
+    named = [r for r in analysis if r["is_noise"] == "false"]
+    assert named and all(r["name"] and r["description"] for r in named)
+    naming = clustering["naming_llm"]
+    assert naming["llm_calls"] == len(named) and naming["cache_hits"] == 0
+    tagging = clustering["tagging_llm"]
+    assert tagging["llm_calls"] == unique
+    assert fake_llm.count == len(named) + unique
+    prompts = [r.user for r in fake_llm.requests]
+    assert any("Most distinctive keywords:" in p for p in prompts)
+    allowed = {
+        "interest rate or price is too high",
+        "asking for documents or requirements",
+        "wants to talk to a person",
+        "not interested anymore",
+    }
+    tags = {
+        t
+        for r in _rows(clustering["outputs"]["cluster_assignments.csv"])
+        for t in r["tags"].split("; ")
+        if t
+    }
+    assert tags and tags <= allowed
+
+    calls, requests = fake_llm.count, fake_embeddings.count
+    _, _, again = _run()
+    assert fake_embeddings.count == requests  # a re-run embeds nothing new
+    assert fake_llm.count == calls  # names and tags come from the cache
+    assert again["naming_llm"]["cache_hits"] == len(named)
+
+
+def test_incremental_runs_assign_to_the_stored_clusters_until_a_refit(
+    local_env: Path,
+    recipes_dir: Path,
+    fake_embeddings: FakeEmbeddings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _edit(
+        recipes_dir,
+        embedding={"provider": "openai", "limits": FAST},
+        refit="incremental",
+    )
+    monkeypatch.setenv("LR_OPENAI_BASE_URL", fake_embeddings.openai_base_url)
+    monkeypatch.setenv("LR_OPENAI_API_KEYS", KEYS)
+
+    ctx, _, first = _run()
+    assert first["mode"] == "fit" and first["refit_reason"] == "no stored clusters"
+    assert ctx.backends.blobs.exists(f"clusters/{RECIPE}/model/state.json")
+    fitted = _rows(first["outputs"]["cluster_assignments.csv"])
+
+    _, _, second = _run(limit=LIMIT + 30)  # more leads: some texts are new
+    assert second["mode"] == "assign" and "refit_reason" not in second
+    assert second["embedding"]["embedded"] > 0 and second["embedding"]["cache_hits"] > 0
+    assigned = {r["lead_key"]: r for r in _rows(second["outputs"]["cluster_assignments.csv"])}
+    known = (
+        {r["cluster_label"] for r in fitted}
+        | {label.rsplit(".", 1)[0] + ".noise" for label in (r["cluster_label"] for r in fitted)}
+        | {"root.noise"}
+    )
+    assert {r["cluster_label"] for r in assigned.values()} <= known
+    kept = sum(assigned[r["lead_key"]]["cluster_label"] == r["cluster_label"] for r in fitted)
+    assert kept / len(fitted) > 0.8
+    names = {r["cluster_label"]: r["cluster_name"] for r in fitted}
+    assert all(
+        r["cluster_name"] == names[r["cluster_label"]]
+        for r in assigned.values()
+        if r["cluster_label"] in names
+    )
+
+    request_refit(ctx.backends.blobs, RECIPE)
+    _, _, third = _run()
+    assert third["mode"] == "fit" and third["refit_reason"] == "refit requested"
