@@ -46,6 +46,7 @@ sample: $(SAMPLE) ## Generate the synthetic sample data (if missing)
 
 demo: setup sample $(LOCAL_LLM) ## Run the demo recipes on the embedded local backends (no account, no key)
 	$(BIN)/lead-recovery run --recipe demo --as-of $(DEMO_AS_OF)
+	$(BIN)/lead-recovery run --recipe customer_themes --as-of $(DEMO_AS_OF)
 	$(BIN)/lead-recovery run --recipe stall_reasons --as-of $(DEMO_AS_OF) --limit $(DEMO_LLM_LEADS)
 
 lint: setup ## ruff (lint + format check) and mypy on common/
