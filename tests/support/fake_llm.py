@@ -332,6 +332,9 @@ class Received:
 
 
 class _Server(ThreadingHTTPServer):
+    # A real API accepts many connections at once; the default backlog (5) made
+    # concurrent clients see connection resets under load.
+    request_queue_size = 256
     daemon_threads = True
     allow_reuse_address = True
     fake: FakeLLM
