@@ -13,6 +13,7 @@ from google.api_core.retry import Retry
 from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 
+from common.adapters._arrow import utc_microseconds
 from common.adapters.gcp._errors import error_reason, is_transient
 from common.errors import DataError, TransientError
 from common.sql import check_parameters
@@ -163,7 +164,7 @@ class BigQueryWarehouse:
             if is_transient(err):
                 raise TransientError(f"BigQuery unavailable: {err}", where=where) from err
             raise
-        return _utc(table)
+        return utc_microseconds(table)
 
 
 def _map_api_error(err: gexc.GoogleAPICallError, where: str) -> Exception:
@@ -177,13 +178,3 @@ def _map_api_error(err: gexc.GoogleAPICallError, where: str) -> Exception:
         return DataError(f"BigQuery rejected the query: {err.message}", where=where)
     # Anything else (401, 409, ...) is not something a retry fixes either.
     return DataError(f"BigQuery error {err.code}: {err.message}", where=where)
-
-
-def _utc(table: pa.Table) -> pa.Table:
-    """Timestamps as UTC microseconds, matching the DuckDB adapter column for column."""
-    columns = []
-    for field, column in zip(table.schema, table.columns, strict=True):
-        if pa.types.is_timestamp(field.type):
-            column = column.cast(pa.timestamp("us", tz="UTC" if field.type.tz else None))
-        columns.append(column)
-    return pa.Table.from_arrays(columns, names=table.column_names)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from common.adapters._arrow import utc_microseconds
 from common.errors import DataError
 from common.sql import check_parameters
 
@@ -77,15 +77,4 @@ class DuckDBWarehouse:
                 table = con.sql(duck_sql, params=bound).to_arrow_table()
             except duckdb.Error as err:
                 raise DataError(f"query failed: {err}", where=where) from err
-        return _utc(table)
-
-
-def _utc(table: pa.Table) -> pa.Table:
-    """Normalise timestamp columns to UTC microseconds (what BigQuery returns)."""
-    cols = []
-    for field, col in zip(table.schema, table.columns, strict=True):
-        if pa.types.is_timestamp(field.type):
-            target = pa.timestamp("us", tz=str(UTC) if field.type.tz else None)
-            col = col.cast(target)
-        cols.append(col)
-    return pa.Table.from_arrays(cols, names=table.column_names)
+        return utc_microseconds(table)
