@@ -232,20 +232,13 @@ def build_namer(
     from common.llm.analysis import Analyzer
     from common.llm.client import LLMClient
     from common.llm.config import LLMConfig
-    from common.llm.factory import DEFAULT_MODELS
+    from common.llm.factory import effective_provider_model
     from common.llm.keys import KeyPool
     from common.llm.providers.registry import api_keys, build_provider
     from common.llm.tokens import count_tokens
 
     section = resolve_naming_llm(recipe, config)
-    provider_name = settings.llm_provider or section.provider
-    model = settings.llm_model or section.model or DEFAULT_MODELS[provider_name]
-    if (
-        settings.llm_provider
-        and settings.llm_provider != section.provider
-        and not settings.llm_model
-    ):
-        model = DEFAULT_MODELS[provider_name]  # the section's model belongs to its own provider
+    provider_name, model = effective_provider_model(settings, section.provider, section.model)
     # Only the fields the provider and the analyzer read; naming has no output_schema.
     effective = LLMConfig.model_construct(
         provider=provider_name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -14,12 +14,30 @@ from common.ports.summarycache import SummaryCache
 from common.recipe import Recipe
 from common.settings import Settings
 
+ProviderName = Literal["local", "openai", "gemini"]
+
 DEFAULT_MODELS = {
     "local": "SmolLM2-135M-Instruct-Q4_1",
     "openai": "gpt-4o-mini",
     "gemini": "gemini-2.5-flash",
 }
 """Model used when neither the recipe nor LR_LLM_MODEL names one."""
+
+
+def effective_provider_model(
+    settings: Settings, provider: ProviderName, model: str | None
+) -> tuple[ProviderName, str]:
+    """The provider and model to use: `LR_LLM_PROVIDER` / `LR_LLM_MODEL` win over the recipe.
+
+    A provider override without a model override uses that provider's default
+    model, since the recipe's model belongs to the recipe's own provider.
+    """
+    name = settings.llm_provider or provider
+    if settings.llm_model:
+        return name, settings.llm_model
+    if settings.llm_provider and settings.llm_provider != provider:
+        return name, DEFAULT_MODELS[name]
+    return name, model or DEFAULT_MODELS[name]
 
 
 def build_analyzer(
@@ -68,14 +86,7 @@ def build_analyzer(
             where=recipe.where(field="llm.output_schema"),
             expected="an `analyze` recipe, or the mode's own answer model",
         )
-    provider_name = settings.llm_provider or config.provider
-    model = settings.llm_model or config.model or DEFAULT_MODELS[provider_name]
-    if (
-        settings.llm_provider
-        and settings.llm_provider != config.provider
-        and not settings.llm_model
-    ):
-        model = DEFAULT_MODELS[provider_name]  # the recipe's model belongs to its own provider
+    provider_name, model = effective_provider_model(settings, config.provider, config.model)
     effective = config.model_copy(update={"provider": provider_name, "model": model})
     provider = build_provider(provider_name, config=effective, settings=settings)
     client = LLMClient(

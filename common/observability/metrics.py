@@ -250,17 +250,13 @@ def resolve_model(recipe: Any, settings: Any) -> tuple[str | None, str | None]:
     ``LR_LLM_PROVIDER`` / ``LR_LLM_MODEL`` override the recipe; a provider override
     without a model uses that provider's default model. (None, None) without ``llm``.
     """
-    from common.llm.factory import DEFAULT_MODELS
+    from common.llm.factory import effective_provider_model
 
     config = getattr(recipe, "llm", None)
     if config is None:
         return None, None
-    provider = settings.llm_provider or config.provider
-    if settings.llm_model:
-        return settings.llm_model, provider
-    if settings.llm_provider and settings.llm_provider != config.provider:
-        return DEFAULT_MODELS[provider], provider
-    return config.model or DEFAULT_MODELS[provider], provider
+    provider, model = effective_provider_model(settings, config.provider, config.model)
+    return model, provider
 
 
 # --- showing them --------------------------------------------------------------------
