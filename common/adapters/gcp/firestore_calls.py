@@ -12,10 +12,13 @@ commits the changed fields of both documents in one atomic batch on condition
 that neither changed since that version (``create`` for a new document,
 ``update`` with the version's ``update_time`` otherwise); a conflict forgets
 what it knew, re-reads and tries again. The version is the one this instance
-last wrote or read (kept in a bounded LRU), or read in one round trip; a
+last wrote or read (kept in a bounded LRU), or read (one GetDocument each); a
 call's first message (``scheduled``/``queued``) is assumed to create it. So a
 call whose messages reach one instance costs one RPC per message, and a stale
-version costs one failed commit, never a wrong write. Unlike a server
+version costs one failed commit, never a wrong write. `record` reads and
+commits through `FirestoreWire` (plain protobuf messages: the client's
+proto-plus layer was half of the webhook's CPU); the other methods use the
+client. Unlike a server
 transaction nothing holds a lock across network round trips: instances racing
 on one call cost a retry, not a lock wait (the emulator waits up to 2 s on a
 contended transactional read). Documents are stored
@@ -26,6 +29,8 @@ and compares as text: a dialer finds due leads with
 
 from __future__ import annotations
 
+import json
+import logging
 import random
 import threading
 import time
@@ -37,18 +42,28 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
-from google.cloud.firestore_v1.field_path import FieldPath
 
 # The state store's JSON shaping and error mapping, so both Firestore adapters
 # fail (TransientError on contention/unavailability) and store documents alike.
 from common.adapters.gcp.firestore_state import _mapped, jsonish
+from common.adapters.gcp.firestore_wire import FirestoreWire
 from common.calls.retry import RetryPolicy
 from common.calls.state import apply_event, resolve_lead
 from common.calls.transcripts import message_rows
 from common.errors import TransientError
 from common.ports.callstore import CallEvent, RecordResult
 
+log = logging.getLogger(__name__)
+
 _ATTEMPTS = 10
+_TRANSIENT_ATTEMPTS = 3
+_RETRIED = (
+    gexc.ServiceUnavailable,
+    gexc.DeadlineExceeded,
+    gexc.InternalServerError,
+    gexc.TooManyRequests,
+)
+"""Failures of one RPC worth another try at once (then 503: the provider retries)."""
 _BACKOFF_BASE_S = 0.01
 _FIRST_STATUSES = frozenset({"scheduled", "queued"})
 _NOT_CACHED = frozenset({"messages", "transcript", "structured_data", "structured_outputs"})
@@ -88,6 +103,8 @@ class FirestoreCallStore:
         client: A ready client (tests); by default one is built on first use
             and honours ``FIRESTORE_EMULATOR_HOST``.
         cache_size: Documents whose last version this instance remembers (0: none).
+        wire: The raw channel `record` reads and commits through (tests); by
+            default one is built on first use for ``project``/``database``.
     """
 
     def __init__(
@@ -98,18 +115,20 @@ class FirestoreCallStore:
         policy: RetryPolicy | None = None,
         client: firestore.Client | None = None,
         cache_size: int = 10_000,
+        wire: FirestoreWire | None = None,
     ) -> None:
         self.project = project
         self.database = database
         self.prefix = prefix
         self.policy = policy or RetryPolicy()
         self._client = client
+        self._wire = wire
         self._client_lock = threading.Lock()
         # Messages of one call handled concurrently by this instance queue here
         # instead of contending in Firestore (see FirestoreStateStore).
         self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, _Version] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[str | None, Any]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     @property
@@ -121,6 +140,21 @@ class FirestoreCallStore:
                     self._client = firestore.Client(project=self.project, database=self.database)
         return self._client
 
+    @property
+    def wire(self) -> FirestoreWire:
+        """The raw GetDocument/Commit channel of `record`, created once on first use."""
+        if self._wire is None:
+            with self._client_lock:
+                if self._wire is None:
+                    self._wire = FirestoreWire(self.project, self.database)
+        return self._wire
+
+    def _call_path(self, call_id: str) -> str:
+        return f"{self.prefix}calls/{call_id}"
+
+    def _lead_path(self, lead_key: str) -> str:
+        return f"{self.prefix}lead_outcomes/{lead_key}"
+
     def _calls(self) -> firestore.CollectionReference:
         return self.client.collection(f"{self.prefix}calls")
 
@@ -128,16 +162,22 @@ class FirestoreCallStore:
         return self.client.collection(f"{self.prefix}lead_outcomes")
 
     # ---- the versions this instance last read or wrote ----------------------------------
+    # Kept as JSON text: a string is one object the garbage collector never
+    # traverses, where 10,000 documents as dicts are ~10^6 (each full collection
+    # would then pause every request for tens of milliseconds).
     def _cached(self, path: str) -> _Version | None:
         with self._cache_lock:
-            version = self._cache.get(path)
-            if version is not None:
-                self._cache.move_to_end(path)
-            return version
+            entry = self._cache.get(path)
+            if entry is None:
+                return None
+            self._cache.move_to_end(path)
+        text, update_time = entry
+        return _Version(json.loads(text) if text is not None else None, update_time)
 
     def _remember(self, path: str, version: _Version) -> None:
+        text = json.dumps(version.doc) if version.doc is not None else None
         with self._cache_lock:
-            self._cache[path] = version
+            self._cache[path] = (text, version.update_time)
             self._cache.move_to_end(path)
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
@@ -147,24 +187,19 @@ class FirestoreCallStore:
             for path in paths:
                 self._cache.pop(path, None)
 
-    def _read(self, refs: list[Any]) -> dict[str, _Version]:
-        """The current versions of ``refs`` (one round trip)."""
-        if not refs:
-            return {}
-        return {
-            s.reference.path: _Version(s.to_dict() if s.exists else None, s.update_time)
-            for s in self.client.get_all(refs)
-        }
+    def _read(self, paths: list[str]) -> dict[str, _Version]:
+        """The current versions of the documents at ``paths``."""
+        return {path: _Version(doc, when) for path, (doc, when) in self.wire.get(paths).items()}
 
-    def _write(self, batch: Any, ref: Any, old: _Version, data: dict[str, Any]) -> None:
-        """Add ``data`` (JSON-shaped) to ``batch``, on condition that ``ref`` is still at ``old``."""
+    def _write(self, path: str, old: _Version, data: dict[str, Any]) -> Any:
+        """The write of ``data`` (JSON-shaped), on condition that ``path`` is still at ``old``."""
         if old.doc is None:
-            batch.create(ref, data)  # fails if someone created it meanwhile
-            return
+            return self.wire.create(path, data)  # fails if someone created it meanwhile
         # Only the top-level fields that changed (fields are never removed), and
         # of an append-only list only what was appended, on condition that
         # nobody wrote the document since that version.
         changed: dict[str, Any] = {}
+        appends: dict[str, list[Any]] = {}
         for key, value in data.items():
             before = old.doc.get(key, _ABSENT)
             if before == value:
@@ -176,86 +211,93 @@ class FirestoreCallStore:
                 and len(value) > len(before)
                 and value[: len(before)] == before
             ):
-                value = firestore.ArrayUnion(value[len(before) :])
-            changed[FieldPath(key).to_api_repr()] = value
-        if not changed:  # still assert the version: the other write relied on it
+                appends[key] = value[len(before) :]
+            else:
+                changed[key] = value
+        if not changed and not appends:  # still assert the version: the other write relied on it
             key = next(iter(data))
-            changed[FieldPath(key).to_api_repr()] = data[key]
-        batch.update(
-            ref, changed, option=self.client.write_option(last_update_time=old.update_time)
-        )
+            changed[key] = data[key]
+        return self.wire.update(path, changed, appends=appends, update_time=old.update_time)
 
-    def _attempt(self, event: CallEvent, call_ref: Any, *, fresh: bool) -> RecordResult:
+    def _attempt(self, event: CallEvent, call_path: str, *, fresh: bool) -> RecordResult:
         """Apply the event to the known (or read) versions and commit conditionally: one try.
 
         Args:
             event: The event.
-            call_ref: Its call document.
+            call_path: Its call document.
             fresh: Read both documents instead of trusting this instance's versions.
         """
-        call_v = None if fresh else self._cached(call_ref.path)
+        call_v = None if fresh else self._cached(call_path)
         if call_v is None and not fresh and event.status in _FIRST_STATUSES:
             call_v = _Version(None, None)  # a call's first message: assume a new call
         # The lead the event names (or its phone) is read in the same round trip as
         # the call when the event decides the lead; a call that already belongs to
         # another lead (metadata on an earlier message) costs one more read.
         guess = (event.lead_key or event.phone) if event.disposition is not None else None
-        guess_ref = self._leads().document(guess) if guess else None
-        lead_v = self._cached(guess_ref.path) if guess_ref is not None and not fresh else None
-        wanted = [call_ref] if call_v is None else []
-        if guess_ref is not None and lead_v is None:
-            wanted.append(guess_ref)
+        guess_path = self._lead_path(guess) if guess else None
+        lead_v = self._cached(guess_path) if guess_path is not None and not fresh else None
+        wanted = [call_path] if call_v is None else []
+        if guess_path is not None and lead_v is None:
+            wanted.append(guess_path)
         read = self._read(wanted)
-        call_v = call_v or read[call_ref.path]
+        call_v = call_v or read[call_path]
         call = call_v.doc
         if call is not None and event.event_id in (call.get("events") or ()):
             # A duplicate: event ids are never removed, so even an old version says so.
             return apply_event(call, None, event, self.policy).result
         key, _ = resolve_lead(call, event)
-        lead_ref = self._leads().document(key) if key is not None else None
-        if lead_ref is not None and event.disposition is not None:
-            if guess_ref is None or lead_ref.path != guess_ref.path:
-                lead_v = None if fresh else self._cached(lead_ref.path)
-            lead_v = lead_v or read.get(lead_ref.path) or self._read([lead_ref])[lead_ref.path]
+        lead_path = self._lead_path(key) if key is not None else None
+        if lead_path is not None and event.disposition is not None:
+            if lead_path != guess_path:
+                lead_v = None if fresh else self._cached(lead_path)
+            lead_v = lead_v or read.get(lead_path) or self._read([lead_path])[lead_path]
         else:
             lead_v = None
         applied = apply_event(call, lead_v.doc if lead_v else None, event, self.policy)
         assert applied.call is not None
-        writes = [(call_ref, call_v, jsonish(applied.call))]
-        if applied.lead is not None and lead_ref is not None and lead_v is not None:
-            writes.append((lead_ref, lead_v, jsonish(applied.lead)))
-        batch = self.client.batch()
-        for ref, old, data in writes:
-            self._write(batch, ref, old, data)
-        results = batch.commit()  # atomic: both documents or neither
-        for (ref, _, data), result in zip(writes, results, strict=True):
+        writes = [(call_path, call_v, jsonish(applied.call))]
+        if applied.lead is not None and lead_path is not None and lead_v is not None:
+            writes.append((lead_path, lead_v, jsonish(applied.lead)))
+        # Atomic: both documents or neither.
+        times = self.wire.commit([self._write(path, old, data) for path, old, data in writes])
+        for (path, _, data), update_time in zip(writes, times, strict=True):
             kept = {k: v for k, v in data.items() if k not in _NOT_CACHED}
-            self._remember(ref.path, _Version(kept, result.update_time))
+            self._remember(path, _Version(kept, update_time))
         return applied.result
 
     @_mapped
     def record(self, event: CallEvent) -> RecordResult:
         """Apply one event to its call and lead atomically (optimistic, retried on conflict)."""
-        call_ref = self._calls().document(event.call_id)
-        lock = self._stripes[hash(call_ref.path) % _LOCK_STRIPES]
+        call_path = self._call_path(event.call_id)
+        lock = self._stripes[hash(call_path) % _LOCK_STRIPES]
         for attempt in range(_ATTEMPTS):
             try:
                 with lock:
-                    return self._attempt(event, call_ref, fresh=attempt > 0)
+                    return self._attempt(event, call_path, fresh=attempt > 0)
             except (gexc.FailedPrecondition, gexc.AlreadyExists, gexc.Conflict) as err:
                 # Another instance wrote one of the documents since the version used.
-                paths = [call_ref.path]
-                for key in {event.lead_key, event.phone} - {None}:
-                    paths.append(self._leads().document(str(key)).path)
-                self._forget(*paths)
+                self._forget_event(event)
                 if attempt == _ATTEMPTS - 1:
                     raise TransientError(
                         f"call {event.call_id}: still contended after {_ATTEMPTS} attempts",
                         where="firestore",
                     ) from err
+            except _RETRIED as err:
+                # Unavailable or timed out: the commit may have landed, so read again
+                # (a landed one then shows as a duplicate, never applied twice).
+                self._forget_event(event)
+                if attempt >= _TRANSIENT_ATTEMPTS - 1:
+                    raise
+                log.warning("call %s: Firestore %s; retrying", event.call_id, type(err).__name__)
             if attempt:
                 time.sleep(random.uniform(0, _BACKOFF_BASE_S * 2 ** min(attempt, 5)))
         raise AssertionError("unreachable")
+
+    def _forget_event(self, event: CallEvent) -> None:
+        """Forget the versions of the call and the leads the event may touch."""
+        paths = [self._call_path(event.call_id)]
+        paths += [self._lead_path(str(key)) for key in {event.lead_key, event.phone} - {None}]
+        self._forget(*paths)
 
     @_mapped
     def get_call(self, call_id: str) -> dict[str, Any] | None:

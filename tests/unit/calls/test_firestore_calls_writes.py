@@ -4,36 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.cloud import firestore
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.adapters.gcp.firestore_calls import FirestoreCallStore, _Version
+from common.adapters.gcp.firestore_wire import FirestoreWire, decode_value
 
 
-class FakeBatch:
-    def __init__(self) -> None:
-        self.ops: list[tuple[str, Any, dict[str, Any], Any]] = []
-
-    def create(self, ref: Any, data: dict[str, Any]) -> None:
-        self.ops.append(("create", ref, data, None))
-
-    def update(self, ref: Any, data: dict[str, Any], option: Any = None) -> None:
-        self.ops.append(("update", ref, data, option))
+def _store(cache_size: int = 10_000) -> FirestoreCallStore:
+    # A wire to nowhere: building writes needs no connection (gRPC connects lazily).
+    wire = FirestoreWire("p", emulator_host="127.0.0.1:9")
+    return FirestoreCallStore("p", cache_size=cache_size, wire=wire)
 
 
-class FakeClient:
-    def write_option(self, **kwargs: Any) -> Any:
-        return ("option", kwargs)
+def _fields(write: Any) -> dict[str, Any]:
+    return {k: decode_value(v) for k, v in write.update.fields.items()}
 
 
 def test_new_document_is_created() -> None:
-    store = FirestoreCallStore("p", client=FakeClient())  # type: ignore[arg-type]
-    batch = FakeBatch()
-    store._write(batch, "ref", _Version(None, None), {"a": 1})
-    assert batch.ops == [("create", "ref", {"a": 1}, None)]
+    write = _store()._write("calls/c1", _Version(None, None), {"a": 1, "b": {"c": [1, None]}})
+    assert write.update.name == "projects/p/databases/(default)/documents/calls/c1"
+    assert _fields(write) == {"a": 1, "b": {"c": [1, None]}}
+    assert write.current_document.HasField("exists") and not write.current_document.exists
+    assert not write.HasField("update_mask")
 
 
 def test_only_changes_are_sent_and_appends_are_array_unions() -> None:
-    store = FirestoreCallStore("p", client=FakeClient())  # type: ignore[arg-type]
+    store = _store()
     old = {
         "status": "queued",
         "rank": 2,
@@ -50,31 +46,30 @@ def test_only_changes_are_sent_and_appends_are_array_unions() -> None:
         "history": [{"event_id": "e1"}, {"event_id": "e2"}, {"event_id": "e3"}],
         "odd-key": 2,
     }
-    batch = FakeBatch()
-    store._write(batch, "ref", _Version(old, "t1"), new)
-    [(kind, ref, data, option)] = batch.ops
-    assert (kind, ref, option) == ("update", "ref", ("option", {"last_update_time": "t1"}))
-    assert set(data) == {"status", "rank", "events", "history", "`odd-key`"}
-    assert isinstance(data["events"], firestore.ArrayUnion)
-    assert data["events"].values == ["e3"]
-    assert data["history"].values == [{"event_id": "e3"}]
+    t1 = Timestamp(seconds=1, nanos=5)
+    write = store._write("calls/c1", _Version(old, t1), new)
+    assert write.current_document.update_time == t1
+    assert _fields(write) == {"status": "ringing", "rank": 3, "odd-key": 2}
+    assert list(write.update_mask.field_paths) == ["status", "rank", "`odd-key`"]
+    appended = {
+        t.field_path: [decode_value(v) for v in t.append_missing_elements.values]
+        for t in write.update_transforms
+    }
+    assert appended == {"events": ["e3"], "history": [{"event_id": "e3"}]}
     # A list that changed otherwise than by appending is written whole.
-    batch = FakeBatch()
-    store._write(batch, "ref", _Version(old, "t1"), {**old, "events": ["e2", "e1"]})
-    assert batch.ops[0][2] == {"events": ["e2", "e1"]}
+    write = store._write("calls/c1", _Version(old, t1), {**old, "events": ["e2", "e1"]})
+    assert _fields(write) == {"events": ["e2", "e1"]} and not write.update_transforms
 
 
 def test_unchanged_document_still_asserts_its_version() -> None:
-    store = FirestoreCallStore("p", client=FakeClient())  # type: ignore[arg-type]
-    batch = FakeBatch()
-    store._write(batch, "ref", _Version({"a": 1, "b": 2}, "t9"), {"a": 1, "b": 2})
-    [(kind, _, data, option)] = batch.ops
-    assert kind == "update" and data == {"a": 1}
-    assert option == ("option", {"last_update_time": "t9"})
+    t9 = Timestamp(seconds=9)
+    write = _store()._write("calls/c1", _Version({"a": 1, "b": 2}, t9), {"a": 1, "b": 2})
+    assert _fields(write) == {"a": 1} and list(write.update_mask.field_paths) == ["a"]
+    assert write.current_document.update_time == t9
 
 
 def test_versions_are_bounded_least_recently_used() -> None:
-    store = FirestoreCallStore("p", client=FakeClient(), cache_size=2)  # type: ignore[arg-type]
+    store = _store(cache_size=2)
     for path in ("a", "b"):
         store._remember(path, _Version({}, path))
     assert store._cached("a") is not None  # "a" is now the most recent
@@ -83,3 +78,13 @@ def test_versions_are_bounded_least_recently_used() -> None:
     assert store._cached("a") is not None and store._cached("c") is not None
     store._forget("a", "zzz")
     assert store._cached("a") is None
+
+
+def test_an_append_alone_keeps_the_other_fields() -> None:
+    # A stale status only appends to events/history: the write must carry an
+    # (empty) mask, else Firestore would replace the document with no fields.
+    old = {"status": "ended", "events": ["e1"], "history": [{"event_id": "e1"}]}
+    new = {**old, "events": ["e1", "e2"], "history": [{"event_id": "e1"}, {"event_id": "e2"}]}
+    write = _store()._write("calls/c1", _Version(old, Timestamp(seconds=3)), new)
+    assert write.HasField("update_mask") and not write.update_mask.field_paths
+    assert not write.update.fields and len(write.update_transforms) == 2
