@@ -165,7 +165,7 @@ class GroupCommit:
         self,
         send: Callable[[list[Any]], list[Any]],
         *,
-        max_in_flight: int = 4,
+        max_in_flight: int = 2,
         max_writes: int = 500,
         max_bytes: int = 4 * 1024 * 1024,
     ) -> None:
