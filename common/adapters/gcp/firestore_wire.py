@@ -25,10 +25,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 import grpc
 from google.api_core import exceptions as gexc
+from google.api_core.gapic_v1 import routing_header
 from google.cloud.firestore_v1.types import common as _common
 from google.cloud.firestore_v1.types import document as _document
 from google.cloud.firestore_v1.types import firestore as _firestore
@@ -297,12 +297,16 @@ class FirestoreWire:
         self.documents_root = f"{self.database_name}/documents/"
         host = emulator_host if emulator_host is not None else os.environ.get(EMULATOR_ENV)
         self.timeout_s = timeout_s
-        self._metadata: tuple[tuple[str, str], ...] = (
-            ("google-cloud-resource-prefix", self.database_name),
-            ("x-goog-request-params", f"database={quote(self.database_name, safe='')}"),
-        )
+        # The headers the client sends: the database as resource prefix, and each
+        # method's routing header as its GAPIC layer writes it.
+        base: tuple[tuple[str, str], ...] = (("google-cloud-resource-prefix", self.database_name),)
         if host:  # the emulator's "admin" token: security rules do not apply
-            self._metadata += (("authorization", "Bearer owner"),)
+            base += (("authorization", "Bearer owner"),)
+        self._base_metadata = base
+        self._metadata = (
+            *base,
+            routing_header.to_grpc_metadata((("database", self.database_name),)),
+        )
         self._channel = _channel(host)
         self._commit = self._channel.unary_unary(
             _SERVICE + "Commit",
@@ -329,9 +333,11 @@ class FirestoreWire:
         """
         found: dict[str, tuple[dict[str, Any] | None, Any]] = {}
         for path in paths:
-            request = GetDocumentRequest(name=self.name(path))
+            name = self.name(path)
+            request = GetDocumentRequest(name=name)
+            metadata = (*self._base_metadata, routing_header.to_grpc_metadata((("name", name),)))
             try:
-                doc = self._get_document(request, timeout=self.timeout_s, metadata=self._metadata)
+                doc = self._get_document(request, timeout=self.timeout_s, metadata=metadata)
             except grpc.RpcError as err:
                 if err.code() is grpc.StatusCode.NOT_FOUND:
                     found[path] = (None, None)
