@@ -194,7 +194,6 @@ def serve(
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "LR_BACKEND": "gcp",
         "LR_PROJECT": PROJECT,
-        "LR_BUCKET": "unused-by-call-webhook",
         "LR_FIRESTORE_COLLECTION_PREFIX": prefix,
         "LR_CALL_WEBHOOK_AUTH": "hmac",
         "LR_CALL_WEBHOOK_SECRET": SECRET,
