@@ -377,6 +377,34 @@ def runs_show(run_id: str, backend: str | None) -> None:
     )
 
 
+# ---------------------------------------------------------------------- clusters
+@main.group()
+def clusters() -> None:
+    """Manage the clusters a recipe keeps between runs (`clustering.refit: incremental`)."""
+
+
+@clusters.command("refit")
+@click.argument("name")
+@click.option("--backend", type=click.Choice(["local", "gcp"]), help="Override LR_BACKEND.")
+@_recipes_dir_option
+@_friendly
+def clusters_refit(name: str, backend: str | None, recipes_dir: Path | None) -> None:
+    """Make NAME's next run fit its clusters from scratch instead of assigning to the stored ones."""
+    from common.backends import build_backends
+    from common.clustering.assign import request_refit
+
+    settings = _settings(backend, recipes_dir)
+    recipe = load_recipe(name, settings.recipes_dir)
+    if not recipe.meta.clustering:
+        raise RecipeError(
+            "the recipe has no clustering section: nothing to refit",
+            where=f"{name}/{META}",
+            expected="a `clustering:` section",
+        )
+    request_refit(build_backends(settings).blobs, name)
+    click.echo(f"{name}: the next run fits its clusters from scratch")
+
+
 # ------------------------------------------------------------------------- cache
 @main.group()
 def cache() -> None:

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
-from common.clustering.assign import request_refit
+from common.cli import main
 from common.messages import RunOptions
 from common.settings import Settings
 from common.steps.context import StepContext
@@ -209,6 +210,11 @@ def test_incremental_runs_assign_to_the_stored_clusters_until_a_refit(
         if r["cluster_label"] in names
     )
 
-    request_refit(ctx.backends.blobs, RECIPE)
+    # What an operator types (common.clustering.assign.request_refit underneath).
+    refit = CliRunner().invoke(
+        main, ["clusters", "refit", RECIPE, "--recipes-dir", str(recipes_dir)]
+    )
+    assert refit.exit_code == 0, refit.output
+    assert "fits its clusters from scratch" in refit.output
     _, _, third = _run()
     assert third["mode"] == "fit" and third["refit_reason"] == "refit requested"

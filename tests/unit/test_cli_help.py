@@ -23,6 +23,8 @@ COMMANDS = [
     ["cache"],
     ["cache", "stats"],
     ["cache", "prune"],
+    ["clusters"],
+    ["clusters", "refit"],
 ]
 
 
