@@ -33,11 +33,12 @@ import argparse
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from common.fsutil import temp_beside
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -168,7 +169,7 @@ def export_transcripts(store: CallStore, out: Path, lead_keys: Sequence[str] | N
     table = transcripts_table(store.transcripts(lead_keys))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".messages-", suffix=".parquet")
+    fd, tmp = temp_beside(out, suffix=".parquet")
     os.close(fd)
     try:
         pq.write_table(table, tmp)

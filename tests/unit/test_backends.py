@@ -125,3 +125,17 @@ def test_gcp_without_bucket_is_refused_where_the_chain_needs_it(
     with pytest.raises(ConfigError) as info:
         build_backends(settings)
     assert "LR_BUCKET" in str(info.value)
+
+
+def test_local_blobs_get_the_mode_a_plain_open_gives(tmp_path: Path) -> None:
+    """Atomic writes go through mkstemp (0o600); the stored object is 0o666 less the umask."""
+    import os
+    import stat
+
+    from common.fsutil import FILE_MODE
+
+    mask = os.umask(0)
+    os.umask(mask)
+    assert FILE_MODE == 0o666 & ~mask
+    FolderBlobStore(tmp_path).put_bytes("runs/r1/report.html", b"<html></html>")
+    assert stat.S_IMODE((tmp_path / "runs/r1/report.html").stat().st_mode) == FILE_MODE

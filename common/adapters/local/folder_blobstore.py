@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from common.errors import DataError
+from common.fsutil import temp_beside
 from common.ports.blobstore import BlobNotFound
 
 
@@ -26,7 +26,7 @@ class FolderBlobStore:
         """Write ``key`` atomically, so a reader never sees half an object."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        fd, tmp = temp_beside(path)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
