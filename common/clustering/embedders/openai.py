@@ -18,7 +18,7 @@ from common.clustering.embedders._remote import RemoteEmbedder
 from common.llm.config import RateLimits
 from common.llm.keys import KeyPool, fingerprint
 from common.llm.providers.base import ProviderUnavailable
-from common.llm.providers.openai_provider import KEYLESS_PLACEHOLDER, _map_status_error
+from common.llm.providers.openai_provider import KEYLESS_PLACEHOLDER, map_status_error
 
 
 class OpenAIEmbedder(RemoteEmbedder):
@@ -67,7 +67,7 @@ class OpenAIEmbedder(RemoteEmbedder):
                 model=self.model, input=texts, encoding_format="float", **extra
             )
         except openai.APIStatusError as err:
-            raise _map_status_error(err, api_key=api_key, key_id=key_id, where=where) from (
+            raise map_status_error(err, api_key=api_key, key_id=key_id, where=where) from (
                 None if err.status_code in (401, 403) else err
             )
         except (openai.APITimeoutError, openai.APIConnectionError) as err:

@@ -23,7 +23,7 @@ from common.clustering.embedders._remote import RemoteEmbedder
 from common.llm.config import RateLimits
 from common.llm.keys import KeyPool, fingerprint, redact
 from common.llm.providers.base import ProviderRejected, ProviderUnavailable
-from common.llm.providers.gemini_provider import _TRANSIENT, _map_api_error
+from common.llm.providers.gemini_provider import TRANSPORT_ERRORS, map_api_error
 
 TASK_TYPE = "CLUSTERING"
 
@@ -101,10 +101,10 @@ class VertexEmbedder(RemoteEmbedder):
                 model=self.model, contents=contents, config=config
             )
         except errors.APIError as err:
-            raise _map_api_error(err, api_key=api_key, key_id=key_id, where=where) from (
+            raise map_api_error(err, api_key=api_key, key_id=key_id, where=where) from (
                 None if err.code in (401, 403) else err
             )
-        except _TRANSIENT as err:
+        except TRANSPORT_ERRORS as err:
             raise ProviderUnavailable(
                 f"gemini: no response ({type(err).__name__})", where=where
             ) from err

@@ -66,7 +66,8 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-_TRANSIENT = _transport_errors()
+TRANSPORT_ERRORS = _transport_errors()
+"""Connection-level failures of the Gemini/Vertex clients (retried as unavailable)."""
 
 
 def _short(text: str) -> str:
@@ -187,10 +188,10 @@ class GeminiProvider:
                 model=model, contents=request.user, config=config
             )
         except errors.APIError as err:
-            raise _map_api_error(err, api_key=api_key, key_id=key_id, where=where) from (
+            raise map_api_error(err, api_key=api_key, key_id=key_id, where=where) from (
                 None if err.code in (401, 403) else err
             )
-        except _TRANSIENT as err:
+        except TRANSPORT_ERRORS as err:
             raise ProviderUnavailable(
                 f"gemini: no response ({type(err).__name__})", where=where
             ) from err
@@ -248,9 +249,14 @@ def _to_response(response: types.GenerateContentResponse, *, model: str) -> LLMR
     )
 
 
-def _map_api_error(
+def map_api_error(
     err: errors.APIError, *, api_key: str | None, key_id: str | None, where: str
 ) -> Exception:
+    """The pipeline's error for a google-genai API error (generation and embeddings alike).
+
+    429 → `RateLimited` (Retry-After or the RetryInfo delay), 5xx/408 → unavailable,
+    the rest → rejected; the key never appears in the message.
+    """
     code = int(err.code or 0)
     detail = _short(redact(str(err.message or err.status or ""), [api_key]))
     if code == 429:

@@ -202,7 +202,7 @@ class OpenAIProvider:
                 max_completion_tokens=request.max_output_tokens,
             )
         except openai.APIStatusError as err:
-            raise _map_status_error(err, api_key=api_key, key_id=key_id, where=where) from (
+            raise map_status_error(err, api_key=api_key, key_id=key_id, where=where) from (
                 None if err.status_code in (401, 403) else err
             )
         except openai.APITimeoutError as err:
@@ -253,9 +253,14 @@ def _to_response(completion: Any, *, model: str, where: str) -> LLMResponse:
     )
 
 
-def _map_status_error(
+def map_status_error(
     err: openai.APIStatusError, *, api_key: str | None, key_id: str | None, where: str
 ) -> Exception:
+    """The pipeline's error for an OpenAI-protocol HTTP error (chat and embeddings alike).
+
+    429 → `RateLimited` (with Retry-After), 5xx/408/409 → `ProviderUnavailable`,
+    the rest → `ProviderRejected`; the key never appears in the message.
+    """
     status = err.status_code
     detail = _short(redact(_upstream_message(err), [api_key]))
     if status == 429:
