@@ -18,6 +18,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from common.adapters.gcp._errors import is_transient
+from common.adapters.gcp._firestore import FirestoreAdapter
 from common.errors import TransientError
 
 _READ_BATCH = 300  # documents per BatchGetDocuments call
@@ -30,27 +31,8 @@ def _count(query: Any) -> int:
     return int(results[0][0].value)
 
 
-class FirestoreSummaryCache:
-    """Content-addressed LLM answers in Firestore."""
-
-    def __init__(
-        self,
-        project: str,
-        database: str = "(default)",
-        prefix: str = "",
-        client: firestore.Client | None = None,
-    ) -> None:
-        self.project = project
-        self.database = database
-        self.prefix = prefix
-        self._client = client
-
-    @property
-    def client(self) -> firestore.Client:
-        """The Firestore client, created on first use (honours FIRESTORE_EMULATOR_HOST)."""
-        if self._client is None:
-            self._client = firestore.Client(project=self.project, database=self.database)
-        return self._client
+class FirestoreSummaryCache(FirestoreAdapter):
+    """Content-addressed LLM answers in Firestore (arguments: `FirestoreAdapter`)."""
 
     def _collection(self) -> firestore.CollectionReference:
         return self.client.collection(f"{self.prefix}summary_cache")

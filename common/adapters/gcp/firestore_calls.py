@@ -45,6 +45,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 # The state store's JSON shaping and error mapping, so both Firestore adapters
 # fail (TransientError on contention/unavailability) and store documents alike.
+from common.adapters.gcp._firestore import FirestoreAdapter
 from common.adapters.gcp.firestore_state import _mapped, jsonish
 from common.adapters.gcp.firestore_wire import FirestoreWire
 from common.calls.retry import RetryPolicy
@@ -92,7 +93,7 @@ def _chunks(keys: Sequence[str], size: int) -> Iterator[list[str]]:
         yield unique[start : start + size]
 
 
-class FirestoreCallStore:
+class FirestoreCallStore(FirestoreAdapter):
     """Calls and lead outcomes in Firestore (Native mode).
 
     Args:
@@ -117,28 +118,15 @@ class FirestoreCallStore:
         cache_size: int = 10_000,
         wire: FirestoreWire | None = None,
     ) -> None:
-        self.project = project
-        self.database = database
-        self.prefix = prefix
+        super().__init__(project, database, prefix, client)
         self.policy = policy or RetryPolicy()
-        self._client = client
         self._wire = wire
-        self._client_lock = threading.Lock()
         # Messages of one call handled concurrently by this instance queue here
         # instead of contending in Firestore (see FirestoreStateStore).
         self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
         self.cache_size = cache_size
         self._cache: OrderedDict[str, tuple[str | None, Any]] = OrderedDict()
         self._cache_lock = threading.Lock()
-
-    @property
-    def client(self) -> firestore.Client:
-        """The Firestore client, created once on first use (thread-safe)."""
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = firestore.Client(project=self.project, database=self.database)
-        return self._client
 
     @property
     def wire(self) -> FirestoreWire:

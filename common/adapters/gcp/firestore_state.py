@@ -27,6 +27,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
 from common.adapters.gcp._errors import is_transient
+from common.adapters.gcp._firestore import FirestoreAdapter
 from common.errors import TransientError
 from common.ports.statestore import StepKey, StepStatus
 
@@ -96,7 +97,7 @@ def _mapped(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-class FirestoreStateStore:
+class FirestoreStateStore(FirestoreAdapter):
     """Runs, step claims and shard fan-in in Firestore (Native mode).
 
     Args:
@@ -114,23 +115,13 @@ class FirestoreStateStore:
         prefix: str = "",
         client: firestore.Client | None = None,
     ) -> None:
-        self.project = project
-        self.database = database
-        self.prefix = prefix
-        self._client = client
+        super().__init__(project, database, prefix, client)
         # Requests handled concurrently by one instance (threads, Cloud Functions
         # gen2 concurrency) queue here for a document instead of contending in
         # Firestore: contended transactions wait on server locks and abort (the
         # emulator only after a 2 s lock timeout). Other instances still
         # contend, which the transaction makes safe.
         self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
-
-    @property
-    def client(self) -> firestore.Client:
-        """The Firestore client, created on first use."""
-        if self._client is None:
-            self._client = firestore.Client(project=self.project, database=self.database)
-        return self._client
 
     def _runs(self) -> firestore.CollectionReference:
         return self.client.collection(f"{self.prefix}runs")
