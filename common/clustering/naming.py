@@ -223,19 +223,16 @@ def build_namer(
 ) -> Analyzer:
     """An `Analyzer` answering `ClusterName` with the naming LLM (settings override the recipe).
 
-    This mirrors `common.llm.factory.build_analyzer`, which needs the recipe's
-    own `llm` section and prompt; naming has neither necessarily.
+    Like `common.llm.factory.build_analyzer` (same client, `build_client`), but
+    that one needs the recipe's own `llm` section and prompt; naming has neither
+    necessarily.
 
     Raises:
         ConfigError: the provider cannot be built (missing key or package).
     """
     from common.llm.analysis import Analyzer
-    from common.llm.client import LLMClient
     from common.llm.config import LLMConfig
-    from common.llm.factory import effective_provider_model
-    from common.llm.keys import KeyPool
-    from common.llm.providers.registry import api_keys, build_provider
-    from common.llm.tokens import count_tokens
+    from common.llm.factory import build_client, effective_provider_model
 
     section = resolve_naming_llm(recipe, config)
     provider_name, model = effective_provider_model(settings, section.provider, section.model)
@@ -248,15 +245,7 @@ def build_namer(
         max_output_tokens=section.max_output_tokens,
         limits=section.limits,
     )
-    provider = build_provider(provider_name, config=effective, settings=settings)
-    client = LLMClient(
-        provider,
-        limits=section.limits,
-        keys=KeyPool(api_keys(provider_name, settings)),
-        count_tokens=count_tokens,
-        backoff_initial=section.limits.backoff_initial_seconds,
-        backoff_max=section.limits.backoff_max_seconds,
-    )
+    client = build_client(effective, settings)
     return Analyzer(
         config=effective,
         prompt=NAMING_PROMPT,

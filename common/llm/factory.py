@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
@@ -13,6 +13,10 @@ from common.llm.analysis import SYSTEM, Analyzer, Item, Renderer, render_prompt
 from common.ports.summarycache import SummaryCache
 from common.recipe import Recipe
 from common.settings import Settings
+
+if TYPE_CHECKING:
+    from common.llm.client import LLMClient
+    from common.llm.config import LLMConfig
 
 ProviderName = Literal["local", "openai", "gemini"]
 
@@ -38,6 +42,31 @@ def effective_provider_model(
     if settings.llm_provider and settings.llm_provider != provider:
         return name, DEFAULT_MODELS[name]
     return name, model or DEFAULT_MODELS[name]
+
+
+def build_client(config: LLMConfig, settings: Settings) -> LLMClient:
+    """The rate-limited, retrying client of ``config``'s provider, with its key pool.
+
+    ``config`` is the effective one (`effective_provider_model` applied): its
+    provider, model, base URL and ``limits`` are used.
+
+    Raises:
+        ConfigError: the provider cannot be built (missing key or package).
+    """
+    from common.llm.client import LLMClient
+    from common.llm.keys import KeyPool
+    from common.llm.providers.registry import api_keys, build_provider
+    from common.llm.tokens import count_tokens
+
+    provider = build_provider(config.provider, config=config, settings=settings)
+    return LLMClient(
+        provider,
+        limits=config.limits,
+        keys=KeyPool(api_keys(config.provider, settings)),
+        count_tokens=count_tokens,
+        backoff_initial=config.limits.backoff_initial_seconds,
+        backoff_max=config.limits.backoff_max_seconds,
+    )
 
 
 def build_analyzer(
@@ -71,11 +100,6 @@ def build_analyzer(
         ConfigError: the recipe has no llm section (or, without ``answer_model``, no
             output schema), or the provider cannot be built.
     """
-    from common.llm.client import LLMClient
-    from common.llm.keys import KeyPool
-    from common.llm.providers.registry import api_keys, build_provider
-    from common.llm.tokens import count_tokens
-
     config = recipe.llm
     if config is None or recipe.prompt is None:
         raise ConfigError("the recipe has no llm section", where=recipe.where(field="llm"))
@@ -88,15 +112,7 @@ def build_analyzer(
         )
     provider_name, model = effective_provider_model(settings, config.provider, config.model)
     effective = config.model_copy(update={"provider": provider_name, "model": model})
-    provider = build_provider(provider_name, config=effective, settings=settings)
-    client = LLMClient(
-        provider,
-        limits=config.limits,
-        keys=KeyPool(api_keys(provider_name, settings)),
-        count_tokens=count_tokens,
-        backoff_initial=config.limits.backoff_initial_seconds,
-        backoff_max=config.limits.backoff_max_seconds,
-    )
+    client = build_client(effective, settings)
     return Analyzer(
         config=effective,
         prompt=recipe.prompt if prompt is None else prompt,
