@@ -6,6 +6,8 @@ import threading
 
 from google.cloud import firestore
 
+_LOCK_STRIPES = 64
+
 
 class FirestoreAdapter:
     """Base of the Firestore adapters (state, summary cache, calls).
@@ -30,6 +32,12 @@ class FirestoreAdapter:
         self.prefix = prefix
         self._client = client
         self._client_lock = threading.Lock()
+        # Requests handled concurrently by one instance (threads, Cloud Functions
+        # gen2 concurrency) queue here for a document instead of contending in
+        # Firestore: contended transactions wait on server locks and abort (the
+        # emulator only after a 2 s lock timeout), and optimistic writes fail and
+        # retry. Other instances still contend, which the preconditions make safe.
+        self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
 
     @property
     def client(self) -> firestore.Client:
@@ -39,3 +47,7 @@ class FirestoreAdapter:
                 if self._client is None:
                     self._client = firestore.Client(project=self.project, database=self.database)
         return self._client
+
+    def lock_for(self, path: str) -> threading.Lock:
+        """This instance's lock for the document at ``path`` (one of a fixed set)."""
+        return self._stripes[hash(path) % _LOCK_STRIPES]

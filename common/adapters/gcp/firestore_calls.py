@@ -82,7 +82,6 @@ class _Version:
     update_time: Any
 
 
-_LOCK_STRIPES = 64
 _GET_ALL_CHUNK = 300
 _IN_CHUNK = 30  # Firestore's limit of values in one `in` filter
 
@@ -121,9 +120,6 @@ class FirestoreCallStore(FirestoreAdapter):
         super().__init__(project, database, prefix, client)
         self.policy = policy or RetryPolicy()
         self._wire = wire
-        # Messages of one call handled concurrently by this instance queue here
-        # instead of contending in Firestore (see FirestoreStateStore).
-        self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
         self.cache_size = cache_size
         self._cache: OrderedDict[str, tuple[str | None, Any]] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -257,7 +253,7 @@ class FirestoreCallStore(FirestoreAdapter):
     def record(self, event: CallEvent) -> RecordResult:
         """Apply one event to its call and lead atomically (optimistic, retried on conflict)."""
         call_path = self._call_path(event.call_id)
-        lock = self._stripes[hash(call_path) % _LOCK_STRIPES]
+        lock = self.lock_for(call_path)  # messages of one call queue here
         for attempt in range(_ATTEMPTS):
             try:
                 with lock:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import json
 import random
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -48,7 +47,6 @@ CREATED_AT = "_created_at"
 _TX_ATTEMPTS = 5
 _BACKOFF_ROUNDS = 4
 _BACKOFF_BASE_S = 0.05
-_LOCK_STRIPES = 64
 
 
 def _now() -> datetime:
@@ -108,21 +106,6 @@ class FirestoreStateStore(FirestoreAdapter):
             ``FIRESTORE_EMULATOR_HOST``.
     """
 
-    def __init__(
-        self,
-        project: str,
-        database: str = "(default)",
-        prefix: str = "",
-        client: firestore.Client | None = None,
-    ) -> None:
-        super().__init__(project, database, prefix, client)
-        # Requests handled concurrently by one instance (threads, Cloud Functions
-        # gen2 concurrency) queue here for a document instead of contending in
-        # Firestore: contended transactions wait on server locks and abort (the
-        # emulator only after a 2 s lock timeout). Other instances still
-        # contend, which the transaction makes safe.
-        self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
-
     def _runs(self) -> firestore.CollectionReference:
         return self.client.collection(f"{self.prefix}runs")
 
@@ -134,7 +117,7 @@ class FirestoreStateStore(FirestoreAdapter):
 
     def _transact(self, ref: firestore.DocumentReference, body: Callable[[Any], R]) -> R:
         """Run ``body(transaction)`` as a Firestore transaction centred on ``ref``."""
-        lock = self._stripes[hash(ref.path) % _LOCK_STRIPES]
+        lock = self.lock_for(ref.path)
         round_ = 0
         while True:
             with lock:
