@@ -27,7 +27,8 @@ class StepStatus(StrEnum):
     """What `StateStore.begin_step` decided."""
 
     RUN = "run"  # claimed: do the work
-    DONE = "done"  # finished (or terminally failed) before: acknowledge, do nothing
+    DONE = "done"  # finished before: acknowledge, do nothing
+    FAILED = "failed"  # failed for good before: acknowledge (after redoing any bookkeeping)
     BUSY = "busy"  # another worker holds a live claim: retry later
 
 

@@ -12,6 +12,7 @@ from common.messages import ShardMessage
 from common.ports import StepKey
 from common.processors.base import LEAD_KEY, MESSAGE_SCHEMA
 from common.steps.context import StepContext
+from common.steps.fanin import shard_failed
 from common.steps.io import read_frame, write_frame
 from common.steps.runner import run_once
 
@@ -54,4 +55,10 @@ def fetch_conversations(ctx: StepContext, message: ShardMessage) -> None:
         ctx.backends.bus.publish(chain.next_stage(recipe, STEP).topic, message)
         return {"messages": frame.height}
 
-    run_once(ctx, StepKey(message.run_id, STEP, message.shard_index), work, recipe=message.recipe)
+    run_once(
+        ctx,
+        StepKey(message.run_id, STEP, message.shard_index),
+        work,
+        recipe=message.recipe,
+        on_failed=lambda: shard_failed(ctx, message),
+    )

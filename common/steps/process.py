@@ -16,7 +16,7 @@ from common.processors.base import LEAD_KEY, Processor, normalize_messages
 from common.processors.registry import build
 from common.recipe import Recipe
 from common.steps.context import StepContext
-from common.steps.fanin import shard_finished
+from common.steps.fanin import shard_failed, shard_finished
 from common.steps.io import read_frame, write_frame
 from common.steps.runner import run_once
 
@@ -106,4 +106,10 @@ def process(ctx: StepContext, message: ShardMessage) -> None:
         ignored = features.filter(pl.col("ignore_reason").is_not_null()).height
         return {"rows": features.height, "ignored": ignored}
 
-    run_once(ctx, StepKey(message.run_id, STEP, message.shard_index), work, recipe=message.recipe)
+    run_once(
+        ctx,
+        StepKey(message.run_id, STEP, message.shard_index),
+        work,
+        recipe=message.recipe,
+        on_failed=lambda: shard_failed(ctx, message),
+    )

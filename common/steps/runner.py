@@ -28,8 +28,13 @@ def run_once(
     work: Callable[[], dict[str, Any]],
     *,
     recipe: str,
+    on_failed: Callable[[], None] | None = None,
 ) -> dict[str, Any] | None:
     """Run ``work`` once for ``key``; returns its result, or None when it was already done.
+
+    ``on_failed`` runs when a redelivered message finds the step failed for
+    good: the bookkeeping that follows a terminal failure (a shard's fan-in)
+    may not have happened the first time.
 
     Raises:
         TransientError: the work failed in a way worth retrying, or another
@@ -41,6 +46,14 @@ def run_once(
         status = state.begin_step(key, ctx.lease_seconds)
         if status is StepStatus.DONE:
             log.info("already done; acknowledging a redelivered message")
+            return None
+        if status is StepStatus.FAILED:
+            # The first delivery recorded the failure, then may have died (or hit
+            # contention) before its bookkeeping: redo it (idempotent) so the run
+            # still completes, instead of acknowledging a shard nobody counted.
+            log.info("failed for good before; acknowledging a redelivered message")
+            if on_failed is not None:
+                on_failed()
             return None
         if status is StepStatus.BUSY:
             raise TransientError("another worker is running this step", where=key.doc_id)

@@ -11,7 +11,7 @@ from common.messages import ShardMessage
 from common.ports import StepKey
 from common.processors.base import LEAD_KEY, normalize_messages
 from common.steps.context import StepContext
-from common.steps.fanin import shard_finished
+from common.steps.fanin import shard_failed, shard_finished
 from common.steps.io import read_frame, write_frame
 from common.steps.runner import run_once
 
@@ -55,4 +55,10 @@ def summarize(ctx: StepContext, message: ShardMessage) -> None:
             ctx.backends.bus.publish(chain.next_stage(recipe, STEP).topic, message)
         return {"llm": result.stats, "client": result.client}
 
-    run_once(ctx, StepKey(message.run_id, STEP, message.shard_index), work, recipe=message.recipe)
+    run_once(
+        ctx,
+        StepKey(message.run_id, STEP, message.shard_index),
+        work,
+        recipe=message.recipe,
+        on_failed=lambda: shard_failed(ctx, message),
+    )

@@ -68,6 +68,48 @@ def test_terminal_shard_failure_reports_the_rest(
     assert len(report_steps) == 1 and report_steps[0]["status"] == "done"
 
 
+def test_a_failed_shard_whose_fan_in_record_failed_is_counted_on_redelivery(
+    ctx: StepContext, sample_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failure is recorded, then the fan-in write hits contention: the run must not hang.
+
+    The redelivered message finds the step failed for good and records the
+    shard on the fan-in then (seen on the Firestore emulator under load).
+    """
+    from common.local_runner import run_recipe
+
+    real = process_module.compute_features
+    poisoned = _shard_2_first_key(sample_dir)
+
+    def failing(recipe, options, leads, messages):
+        if leads["lead_key"][0] == poisoned:
+            raise DataError("conversations have a bad row", where="shard 2")
+        return real(recipe, options, leads, messages)
+
+    state = ctx.backends.state
+    real_complete = state.complete_shard
+    contended = []
+
+    def complete_shard(run_id, stage, shard, shard_count):
+        if shard == 2 and not contended:
+            contended.append(shard)
+            raise TransientError("Firestore transaction contention in complete_shard")
+        return real_complete(run_id, stage, shard, shard_count)
+
+    monkeypatch.setattr(process_module, "compute_features", failing)
+    monkeypatch.setattr(state, "complete_shard", complete_shard)
+    summary = run_recipe(ctx, "demo", RunOptions(as_of=AS_OF), progress=False)
+
+    assert contended == [2]
+    assert summary.status == "partial"
+    assert list(summary.failures) == ["process-00002"]
+    run = ctx.backends.state.get_run(summary.run_id)
+    assert run["failed_shards"] == [2]
+    assert 2 in run["completed"][chain.FAN_IN]
+    report_steps = [s for s in state.list_steps(summary.run_id) if s["step"] == "report"]
+    assert len(report_steps) == 1 and report_steps[0]["status"] == "done"
+
+
 def test_transient_failure_is_retried_by_redelivery(
     ctx: StepContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -117,7 +117,7 @@ def test_terminal_failure_counts_as_done_and_is_recorded_on_the_run(state: State
     key = StepKey("r1", "fetch_conversations", 2)
     assert state.begin_step(key, LEASE) is StepStatus.RUN
     state.fail_step(key, {"type": "DataError", "message": "bad SQL"}, terminal=True)
-    assert state.begin_step(key, LEASE) is StepStatus.DONE
+    assert state.begin_step(key, LEASE) is StepStatus.FAILED
     run = state.get_run("r1")
     assert run is not None and run["status"] == "failed"
     failure = run["failures"]["fetch_conversations-00002"]
@@ -145,7 +145,7 @@ def test_fail_step_without_a_run_document_only_marks_the_step(state: StateStore)
     key = StepKey("ghost", "process", 0)
     state.fail_step(key, {"message": "boom"}, terminal=True)
     assert state.get_run("ghost") is None
-    assert state.begin_step(key, LEASE) is StepStatus.DONE
+    assert state.begin_step(key, LEASE) is StepStatus.FAILED
 
 
 # ---- fan-in ---------------------------------------------------------------------------

@@ -181,8 +181,10 @@ class FirestoreStateStore(FirestoreAdapter):
             # Taken inside: a retried transaction must judge the lease afresh.
             now = _now()
             doc = ref.get(transaction=tx).to_dict() or {}
-            if doc.get("status") in ("done", "failed"):
+            if doc.get("status") == "done":
                 return StepStatus.DONE
+            if doc.get("status") == "failed":
+                return StepStatus.FAILED
             lease = doc.get("lease_until")
             if doc.get("status") == "running" and lease and datetime.fromisoformat(lease) > now:
                 return StepStatus.BUSY

@@ -102,8 +102,10 @@ class SQLiteStateStore:
                 "SELECT doc FROM steps WHERE run_id = ? AND step_id = ?", (key.run_id, key.doc_id)
             ).fetchone()
             doc = json.loads(row[0]) if row else {}
-            if doc.get("status") in ("done", "failed"):
+            if doc.get("status") == "done":
                 return StepStatus.DONE
+            if doc.get("status") == "failed":
+                return StepStatus.FAILED
             lease = doc.get("lease_until")
             if doc.get("status") == "running" and lease and datetime.fromisoformat(lease) > now:
                 return StepStatus.BUSY
