@@ -9,12 +9,10 @@ import polars as pl
 from common import chain, layout
 from common.errors import DataError
 from common.messages import ShardMessage
-from common.ports import StepKey
 from common.processors.base import LEAD_KEY, MESSAGE_SCHEMA
 from common.steps.context import StepContext
-from common.steps.fanin import shard_failed
 from common.steps.io import read_frame, write_frame
-from common.steps.runner import run_once
+from common.steps.runner import run_shard_once
 
 STEP = "fetch_conversations"
 
@@ -55,10 +53,4 @@ def fetch_conversations(ctx: StepContext, message: ShardMessage) -> None:
         ctx.backends.bus.publish(chain.next_stage(recipe, STEP).topic, message)
         return {"messages": frame.height}
 
-    run_once(
-        ctx,
-        StepKey(message.run_id, STEP, message.shard_index),
-        work,
-        recipe=message.recipe,
-        on_failed=lambda: shard_failed(ctx, message),
-    )
+    run_shard_once(ctx, STEP, message, work)

@@ -10,15 +10,14 @@ import polars as pl
 from common import chain, layout
 from common.errors import TerminalError
 from common.messages import RunOptions, ShardMessage
-from common.ports import StepKey
 from common.processors import ProcessorContext
 from common.processors.base import LEAD_KEY, Processor, normalize_messages
 from common.processors.registry import build
 from common.recipe import Recipe
 from common.steps.context import StepContext
-from common.steps.fanin import shard_failed, shard_finished
+from common.steps.fanin import shard_finished
 from common.steps.io import read_frame, write_frame
-from common.steps.runner import run_once
+from common.steps.runner import run_shard_once
 
 STEP = "process"
 NO_MESSAGES = "no messages found for this lead"
@@ -106,10 +105,4 @@ def process(ctx: StepContext, message: ShardMessage) -> None:
         ignored = features.filter(pl.col("ignore_reason").is_not_null()).height
         return {"rows": features.height, "ignored": ignored}
 
-    run_once(
-        ctx,
-        StepKey(message.run_id, STEP, message.shard_index),
-        work,
-        recipe=message.recipe,
-        on_failed=lambda: shard_failed(ctx, message),
-    )
+    run_shard_once(ctx, STEP, message, work)

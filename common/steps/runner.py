@@ -15,9 +15,11 @@ from typing import Any
 
 from common.errors import LeadRecoveryError, TerminalError, TransientError
 from common.logging import log_context
+from common.messages import ShardMessage
 from common.observability.tracing import span
 from common.ports import StepKey, StepStatus
 from common.steps.context import StepContext
+from common.steps.fanin import shard_failed
 
 log = logging.getLogger(__name__)
 
@@ -80,3 +82,20 @@ def run_once(
         state.finish_step(key, result)
         log.info("done", extra={"fields": {"result": result}})
         return result
+
+
+def run_shard_once(
+    ctx: StepContext, step: str, message: ShardMessage, work: Callable[[], dict[str, Any]]
+) -> dict[str, Any] | None:
+    """`run_once` for a per-shard step, whose terminal failure the fan-in must count.
+
+    A redelivered shard that failed for good is counted again: the first
+    delivery may have died (or met contention) before counting it.
+    """
+    return run_once(
+        ctx,
+        StepKey(message.run_id, step, message.shard_index),
+        work,
+        recipe=message.recipe,
+        on_failed=lambda: shard_failed(ctx, message),
+    )

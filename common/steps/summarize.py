@@ -8,12 +8,11 @@ import polars as pl
 
 from common import chain, layout
 from common.messages import ShardMessage
-from common.ports import StepKey
 from common.processors.base import LEAD_KEY, normalize_messages
 from common.steps.context import StepContext
-from common.steps.fanin import shard_failed, shard_finished
+from common.steps.fanin import shard_finished
 from common.steps.io import read_frame, write_frame
-from common.steps.runner import run_once
+from common.steps.runner import run_shard_once
 
 STEP = "summarize"
 IGNORE = "ignore_reason"
@@ -55,10 +54,4 @@ def summarize(ctx: StepContext, message: ShardMessage) -> None:
             ctx.backends.bus.publish(chain.next_stage(recipe, STEP).topic, message)
         return {"llm": result.stats, "client": result.client}
 
-    run_once(
-        ctx,
-        StepKey(message.run_id, STEP, message.shard_index),
-        work,
-        recipe=message.recipe,
-        on_failed=lambda: shard_failed(ctx, message),
-    )
+    run_shard_once(ctx, STEP, message, work)

@@ -33,11 +33,8 @@ def _shard_2_first_key(sample_dir: Path) -> str:
     return sorted(window["lead_key"])[80]  # shard_size 40: shard 2 starts at row 80
 
 
-def test_terminal_shard_failure_reports_the_rest(
-    ctx: StepContext, sample_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from common.local_runner import run_recipe
-
+def _poison_shard_2(sample_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Make `process` fail for good on shard 2; returns the lead key that poisons it."""
     real = process_module.compute_features
     poisoned = _shard_2_first_key(sample_dir)
 
@@ -47,6 +44,15 @@ def test_terminal_shard_failure_reports_the_rest(
         return real(recipe, options, leads, messages)
 
     monkeypatch.setattr(process_module, "compute_features", failing)
+    return poisoned
+
+
+def test_terminal_shard_failure_reports_the_rest(
+    ctx: StepContext, sample_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from common.local_runner import run_recipe
+
+    poisoned = _poison_shard_2(sample_dir, monkeypatch)
     summary = run_recipe(ctx, "demo", RunOptions(as_of=AS_OF), progress=False)
 
     assert summary.status == "partial"
@@ -78,14 +84,7 @@ def test_a_failed_shard_whose_fan_in_record_failed_is_counted_on_redelivery(
     """
     from common.local_runner import run_recipe
 
-    real = process_module.compute_features
-    poisoned = _shard_2_first_key(sample_dir)
-
-    def failing(recipe, options, leads, messages):
-        if leads["lead_key"][0] == poisoned:
-            raise DataError("conversations have a bad row", where="shard 2")
-        return real(recipe, options, leads, messages)
-
+    _poison_shard_2(sample_dir, monkeypatch)
     state = ctx.backends.state
     real_complete = state.complete_shard
     contended = []
@@ -96,7 +95,6 @@ def test_a_failed_shard_whose_fan_in_record_failed_is_counted_on_redelivery(
             raise TransientError("Firestore transaction contention in complete_shard")
         return real_complete(run_id, stage, shard, shard_count)
 
-    monkeypatch.setattr(process_module, "compute_features", failing)
     monkeypatch.setattr(state, "complete_shard", complete_shard)
     summary = run_recipe(ctx, "demo", RunOptions(as_of=AS_OF), progress=False)
 
