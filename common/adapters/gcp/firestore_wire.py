@@ -178,8 +178,6 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queue: deque[_Pending] = deque()
         self._turns = 0  # callers holding a turn to commit (at most max_in_flight)
-        self.commits = 0  # Commit RPCs sent for groups (figures, tests)
-        self.writes = 0
 
     def commit(self, writes: list[Any]) -> list[Any]:
         """Commit ``writes`` atomically (possibly with other callers'); their update times."""
@@ -228,8 +226,6 @@ class GroupCommit:
         """Commit what is queued, then pass the turn on (or give it back)."""
         with self._lock:
             group = self._take()
-            self.commits += bool(group)
-            self.writes += sum(len(pending.writes) for pending in group)
         if group:
             try:
                 times = self._send([write for pending in group for write in pending.writes])
