@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         Path(".lead-recovery/state.sqlite"),
         description="SQLite file of the local StateStore (runs, shard counters, step marks).",
     )
+    staging_dir: Path = Field(
+        Path(".lead-recovery/staging"),
+        description="Local warehouse: where a run's conversations scan is staged as per-shard "
+        "Parquet (`<run_id>/_shard=N/`); removed when the run's report is written.",
+    )
     warehouse_dir: Path = Field(
         Path("data/sample"),
         description="Local warehouse: every `<dataset>/<table>.parquet` under it is a table "
@@ -58,6 +63,18 @@ class Settings(BaseSettings):
     bucket: str | None = Field(None, description="Cloud Storage bucket for runs and outputs.")
     bigquery_location: str | None = Field(None, description="BigQuery job location, e.g. `US`.")
     bigquery_page_size: int = Field(50_000, ge=1, description="Rows per BigQuery result page.")
+    bigquery_maximum_bytes_billed: int | None = Field(
+        None,
+        ge=1,
+        description="Fail any BigQuery job that would bill more bytes than this (a recipe's "
+        "`maximum_bytes_billed` overrides it); unset: no cap.",
+    )
+    bigquery_staging_dataset: str = Field(
+        "lead_recovery_staging",
+        pattern=r"^[A-Za-z0-9_]{1,1024}$",
+        description="Dataset holding each run's staged leads and conversations scan (tables "
+        "expire on their own; Terraform creates it with a default table expiration).",
+    )
     firestore_database: str = Field("(default)", description="Firestore database id.")
     firestore_collection_prefix: str = Field(
         "", description="Prefix for Firestore collection names (isolates tests and environments)."

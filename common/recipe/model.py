@@ -136,6 +136,12 @@ class RecipeMeta(_Strict):
     )
     timezone: str = Field("UTC", description="IANA zone for time features and business hours.")
     shard_size: int = Field(500, ge=1, le=100_000, description="Leads per shard (per message).")
+    maximum_bytes_billed: int | None = Field(
+        None,
+        ge=1,
+        description="BigQuery: fail any job of this recipe that would bill more bytes than this "
+        "(overrides LR_BIGQUERY_MAXIMUM_BYTES_BILLED).",
+    )
     python_processors: list[ProcessorSpec] = Field(
         default_factory=list, description="Processors to run, in order, with their params."
     )
