@@ -1,6 +1,6 @@
 """The small interfaces every step talks to; adapters live in `common.adapters`."""
 
-from common.ports.blobstore import BlobNotFound, BlobStore
+from common.ports.blobstore import BlobNotFound, BlobStore, GenerationMismatch, Versioned
 from common.ports.bus import Bus
 from common.ports.statestore import StateStore, StepKey, StepStatus
 from common.ports.warehouse import Warehouse
@@ -9,8 +9,10 @@ __all__ = [
     "BlobNotFound",
     "BlobStore",
     "Bus",
+    "GenerationMismatch",
     "StateStore",
     "StepKey",
     "StepStatus",
+    "Versioned",
     "Warehouse",
 ]

@@ -6,11 +6,13 @@ that `build_backends` wires from the environment, as production does.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from common.backends import build_backends
 from common.errors import DataError, TransientError
-from common.ports import BlobNotFound, BlobStore
+from common.ports import BlobNotFound, BlobStore, GenerationMismatch
 from common.settings import get_settings
 
 
@@ -92,6 +94,69 @@ def test_url_names_the_object(blobs: BlobStore, backend_name: str) -> None:
     assert url.endswith("output_run/demo/latest.csv")
     if backend_name == "gcp":
         assert url == f"gs://{get_settings().bucket}/output_run/demo/latest.csv"
+
+
+def test_create_only_if_absent(blobs: BlobStore) -> None:
+    blobs.put_bytes("output_run/demo/latest.json", b"first", if_generation_match=0)
+    with pytest.raises(GenerationMismatch) as info:
+        blobs.put_bytes("output_run/demo/latest.json", b"second", if_generation_match=0)
+    assert "output_run/demo/latest.json" in str(info.value)
+    assert isinstance(info.value, TransientError)  # read again, decide again
+    assert blobs.get_bytes("output_run/demo/latest.json") == b"first"
+    assert blobs.list("output_run/demo/") == ["output_run/demo/latest.json"]
+
+
+def test_compare_and_swap_on_the_generation_read(blobs: BlobStore) -> None:
+    key = "output_run/demo/latest.json"
+    with pytest.raises(BlobNotFound):
+        blobs.get_versioned(key)
+    blobs.put_bytes(key, b"v1", "application/json")
+    first = blobs.get_versioned(key)
+    assert first.data == b"v1" and first.generation > 0
+    blobs.put_bytes(key, b"v2", "application/json", if_generation_match=first.generation)
+    second = blobs.get_versioned(key)
+    assert second.data == b"v2" and second.generation != first.generation
+    # A writer still holding the first generation loses and changes nothing.
+    with pytest.raises(GenerationMismatch):
+        blobs.put_bytes(key, b"stale", if_generation_match=first.generation)
+    assert blobs.get_bytes(key) == b"v2"
+    # A plain write moves the generation too, so a swap prepared before it fails.
+    blobs.put_bytes(key, b"v2")
+    with pytest.raises(GenerationMismatch):
+        blobs.put_bytes(key, b"late", if_generation_match=second.generation)
+    assert blobs.get_bytes(key) == b"v2"
+    # Even the same bytes rewritten within the same instant get a new generation.
+    generations = set()
+    for _ in range(5):
+        blobs.put_bytes(key, b"same")
+        generations.add(blobs.get_versioned(key).generation)
+    assert len(generations) == 5
+
+
+def test_one_of_many_concurrent_swaps_wins(blobs: BlobStore) -> None:
+    key = "output_run/demo/latest.json"
+    blobs.put_bytes(key, b"start")
+    seen = blobs.get_versioned(key).generation
+    won: list[int] = []
+    lost: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def swap(i: int) -> None:
+        barrier.wait()
+        try:
+            blobs.put_bytes(key, f"writer {i}".encode(), if_generation_match=seen)
+            won.append(i)
+        except GenerationMismatch:
+            lost.append(i)
+
+    threads = [threading.Thread(target=swap, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) == 1 and len(lost) == 7
+    assert blobs.get_bytes(key) == f"writer {won[0]}".encode()
+    assert blobs.list("output_run/demo/") == [key]
 
 
 # ---- Cloud Storage error mapping (no emulator can fail on demand) ----------------------

@@ -13,7 +13,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 
 from common.adapters.gcp._errors import is_transient
 from common.errors import DataError, TransientError
-from common.ports.blobstore import BlobNotFound
+from common.ports.blobstore import BlobNotFound, GenerationMismatch, Versioned
 
 T = TypeVar("T")
 
@@ -72,6 +72,10 @@ class GCSBlobStore:
     def _call(self, what: str, key: str, fn: Callable[[], T]) -> T:
         try:
             return fn()
+        except gexc.PreconditionFailed as err:
+            raise GenerationMismatch(
+                f"{what}: the object changed since it was read", where=self.url(key)
+            ) from err
         except gexc.NotFound as err:
             raise BlobNotFound("object not found", where=self.url(key)) from err
         except Exception as err:
@@ -85,18 +89,33 @@ class GCSBlobStore:
                 ) from err
             raise
 
-    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
-        """Write (or replace) ``key``; one upload call, so readers see old or new, never half."""
+    def put_bytes(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str | None = None,
+        *,
+        if_generation_match: int | None = None,
+    ) -> None:
+        """Write (or replace) ``key``; one upload call, so readers see old or new, never half.
+
+        Raises:
+            GenerationMismatch: ``if_generation_match`` is not the object's generation
+                (Cloud Storage answered 412 and wrote nothing).
+        """
         blob = self._bucket.blob(check_key(key))
         # Object names are deterministic and a rewrite carries the same content,
         # so the upload is idempotent and safe to retry even without a
         # generation precondition (which the client requires for its default retry).
+        # A conditional upload retried after a lost response answers 412: the
+        # caller reads the object again and finds its own write there.
         self._call(
             "upload",
             key,
             lambda: blob.upload_from_string(
                 data,
                 content_type=content_type or "application/octet-stream",
+                if_generation_match=if_generation_match,
                 retry=DEFAULT_RETRY,
                 timeout=_TIMEOUT_S,
             ),
@@ -106,6 +125,14 @@ class GCSBlobStore:
         """Read ``key``; raises `BlobNotFound` when absent."""
         blob = self._bucket.blob(check_key(key))
         return self._call("download", key, lambda: blob.download_as_bytes(timeout=_TIMEOUT_S))
+
+    def get_versioned(self, key: str) -> Versioned:
+        """Read ``key`` and the generation of the bytes read (from the download's headers)."""
+        blob = self._bucket.blob(check_key(key))
+        data = self._call("download", key, lambda: blob.download_as_bytes(timeout=_TIMEOUT_S))
+        if blob.generation is None:  # a server that sends no x-goog-generation header
+            raise TransientError("the download carried no generation", where=self.url(key))
+        return Versioned(data, int(blob.generation))
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` exists."""
