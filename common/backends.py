@@ -178,12 +178,12 @@ def _warehouse_factory(settings: Settings) -> Callable[[], Warehouse]:
     if kind == "auto":
         kind = "bigquery" if settings.backend == "gcp" else "duckdb"
     if kind == "duckdb":
-        root = settings.warehouse_dir
+        root, staging = settings.warehouse_dir, settings.staging_dir
 
         def duckdb() -> Warehouse:
             from common.adapters.local.duckdb_warehouse import DuckDBWarehouse
 
-            return DuckDBWarehouse(root)
+            return DuckDBWarehouse(root, staging_dir=staging)
 
         return duckdb
     if kind == "bigquery":

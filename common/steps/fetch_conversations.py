@@ -1,4 +1,9 @@
-"""fetch-conversations: the messages of one shard's leads, by an ARRAY query parameter."""
+"""fetch-conversations: one shard's part of the run's staged conversations scan.
+
+fetch-leads ran the recipe's conversations SQL once for the whole run
+(`Warehouse.stage_scan`); this step reads only its shard's rows, checks their
+types and stores them where the shard's later steps read them.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,9 @@ import polars as pl
 from common import chain, layout
 from common.errors import DataError
 from common.messages import ShardMessage
-from common.processors.base import LEAD_KEY, MESSAGE_SCHEMA
+from common.processors.base import MESSAGE_SCHEMA
 from common.steps.context import StepContext
-from common.steps.io import read_frame, write_frame
+from common.steps.io import write_frame
 from common.steps.runner import run_shard_once
 
 STEP = "fetch_conversations"
@@ -23,17 +28,8 @@ def fetch_conversations(ctx: StepContext, message: ShardMessage) -> None:
     def work() -> dict[str, Any]:
         recipe = ctx.recipe(message.recipe)
         blobs = ctx.backends.blobs
-        leads = read_frame(blobs, layout.shard_key(message.run_id, "leads", message.shard_index))
         where = recipe.where(recipe.meta.conversations_sql)
-        table = ctx.backends.warehouse.query(
-            recipe.conversations_sql,
-            {
-                "lead_keys": leads[LEAD_KEY].to_list(),
-                "as_of": message.options.as_of,
-                "recipe": recipe.name,
-            },
-            where=where,
-        )
+        table = ctx.backends.warehouse.read_staged(message.run_id, message.shard_index, where=where)
         missing = [c for c in MESSAGE_SCHEMA if c not in table.column_names]
         if missing:
             raise DataError(

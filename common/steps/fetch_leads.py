@@ -15,10 +15,12 @@ from common import chain, layout
 from common.errors import DataError
 from common.messages import RunMessage, RunRequest, ShardMessage
 from common.ports import StepKey
-from common.processors.base import LEAD_KEY
+from common.ports.warehouse import StagedScan
+from common.processors.base import LEAD_KEY, MESSAGE_SCHEMA
 from common.recipe import Recipe
 from common.steps.context import StepContext
 from common.steps.io import write_frame
+from common.steps.jobs import job_options
 from common.steps.runner import run_once
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ def derive_run_id(recipe: str, event_id: str, event_time: datetime) -> str:
 
 
 def _read_leads(
-    ctx: StepContext, recipe: Recipe, request: RunRequest, as_of: datetime
+    ctx: StepContext, recipe: Recipe, request: RunRequest, as_of: datetime, run_id: str
 ) -> pl.DataFrame:
     options = request.options
     blobs = ctx.backends.blobs
@@ -55,6 +57,7 @@ def _read_leads(
             recipe.leads_sql,
             {"as_of": as_of, "recipe": recipe.name},
             where=recipe.where(recipe.meta.leads_sql),
+            job=job_options(ctx.settings, recipe, run_id=run_id, step=STEP),
         )
         frame = pl.from_arrow(table)  # type: ignore[assignment]
         log.info("leads query returned %d rows", frame.height)
@@ -74,6 +77,42 @@ def _read_leads(
     if options.limit is not None:
         frame = frame.head(options.limit)
     return frame
+
+
+def shard_assignment(leads: pl.DataFrame, shard_size: int) -> pl.DataFrame:
+    """``lead_key`` and ``shard`` (row position // shard size): the table the scan joins."""
+    return leads.select(
+        pl.col(LEAD_KEY),
+        (pl.int_range(pl.len(), dtype=pl.Int64) // shard_size).alias("shard"),
+    )
+
+
+def stage_conversations(
+    ctx: StepContext, recipe: Recipe, run_id: str, as_of: datetime, assignment: pl.DataFrame
+) -> StagedScan:
+    """The run's one conversations scan, staged by shard for fetch-conversations to read.
+
+    Raises:
+        DataError: the scan fails, or lacks a column the processors need.
+    """
+    where = recipe.where(recipe.meta.conversations_sql)
+    staged = ctx.backends.warehouse.stage_scan(
+        recipe.conversations_sql,
+        {"as_of": as_of, "recipe": recipe.name},
+        leads=assignment.to_arrow(),
+        run_id=run_id,
+        where=where,
+        job=job_options(ctx.settings, recipe, run_id=run_id, step="conversations_scan"),
+    )
+    missing = [c for c in MESSAGE_SCHEMA if c not in staged.columns]
+    if missing:
+        raise DataError(
+            f"conversations query lacks column(s) {', '.join(missing)}",
+            where=where,
+            expected="columns " + ", ".join(MESSAGE_SCHEMA),
+            found=staged.columns,
+        )
+    return staged
 
 
 def fetch_leads(
@@ -112,7 +151,7 @@ def fetch_leads(
 
     def work() -> dict[str, Any]:
         recipe = ctx.recipe(request.recipe)
-        leads = _read_leads(ctx, recipe, request, as_of)
+        leads = _read_leads(ctx, recipe, request, as_of, run_id)
         size = recipe.meta.shard_size
         shard_count = math.ceil(leads.height / size)
         for index in range(shard_count):
@@ -121,7 +160,16 @@ def fetch_leads(
                 layout.shard_key(run_id, "leads", index),
                 leads.slice(index * size, size),
             )
-        state.update_run(run_id, {"shard_count": shard_count, "leads": leads.height})
+        scan: dict[str, Any] = {}
+        if shard_count:
+            staged = stage_conversations(ctx, recipe, run_id, as_of, shard_assignment(leads, size))
+            scan = {
+                "messages": staged.rows,
+                "bytes_processed": staged.bytes_processed,
+                "bytes_billed": staged.bytes_billed,
+            }
+            log.info("conversations scan staged %d messages", staged.rows)
+        state.update_run(run_id, {"shard_count": shard_count, "leads": leads.height, "scan": scan})
         nxt = chain.next_stage(recipe, STEP)
         if shard_count == 0:
             # Nothing to fetch: the (empty) report still runs so `latest` tells the truth.
@@ -140,7 +188,7 @@ def fetch_leads(
                     options=options,
                 ),
             )
-        return {"leads": leads.height, "shards": shard_count}
+        return {"leads": leads.height, "shards": shard_count, **scan}
 
     run_once(ctx, StepKey(run_id, STEP), work, recipe=request.recipe)
     return run_id

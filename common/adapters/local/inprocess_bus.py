@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import collections
 import itertools
+import threading
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -27,13 +29,16 @@ class InProcessBus:
     def __init__(self) -> None:
         self._queue: collections.deque[Delivery] = collections.deque()
         self._ids = itertools.count(1)
+        self._lock = threading.Lock()
         self.published: list[Delivery] = []
 
     def publish(self, topic: str, message: BaseModel) -> str:
-        """Enqueue ``message`` for ``topic``."""
-        delivery = Delivery(topic, encode(message), f"local-{next(self._ids)}")  # type: ignore[arg-type]
-        self._queue.append(delivery)
-        self.published.append(delivery)
+        """Enqueue ``message`` for ``topic`` (safe from several threads)."""
+        data = encode(message)  # type: ignore[arg-type]
+        with self._lock:
+            delivery = Delivery(topic, data, f"local-{next(self._ids)}")
+            self._queue.append(delivery)
+            self.published.append(delivery)
         return delivery.message_id
 
     def redeliver(self, delivery: Delivery) -> None:
@@ -44,10 +49,32 @@ class InProcessBus:
         """Messages not yet delivered."""
         return len(self._queue)
 
-    def drain(self, dispatch: Callable[[Delivery], None]) -> int:
-        """Deliver queued messages (including ones published meanwhile) in FIFO order."""
+    def drain(self, dispatch: Callable[[Delivery], None], *, workers: int = 1) -> int:
+        """Deliver queued messages (including ones published meanwhile) in FIFO order.
+
+        With ``workers`` > 1, up to that many deliveries run at once on threads,
+        as several function instances would take a topic's messages (the steps
+        are idempotent and their state is transactional). The first exception a
+        dispatch raises stops the drain (after the running ones end) and is
+        raised here.
+        """
+        if workers <= 1:
+            delivered = 0
+            while self._queue:
+                dispatch(self._queue.popleft())
+                delivered += 1
+            return delivered
         delivered = 0
-        while self._queue:
-            dispatch(self._queue.popleft())
-            delivered += 1
-        return delivered
+        running: set[Future[None]] = set()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bus") as pool:
+            while True:
+                while self._queue and len(running) < workers:
+                    running.add(pool.submit(dispatch, self._queue.popleft()))
+                if not running:
+                    return delivered
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                delivered += len(done)
+                for future in done:
+                    if future.exception() is not None:
+                        wait(running)
+                        future.result()
