@@ -64,6 +64,44 @@ def pubsub_envelope(payload: dict[str, Any], *, where: str) -> tuple[bytes, str,
     return data, message_id, _parse_time(message.get("publishTime") or message.get("publish_time"))
 
 
+def delivery_attempt(*payloads: Any) -> int | None:
+    """Pub/Sub's ``deliveryAttempt`` (1 for the first delivery), from the first payload that has it.
+
+    A push subscription with a dead-letter policy puts it at the top level of
+    the envelope (``{"message": {...}, "subscription": ..., "deliveryAttempt":
+    3}``); so does the data of a CloudEvent built from such an envelope.
+    Absent without a dead-letter policy: None, and no delivery is the last.
+    """
+    for payload in payloads:
+        if not isinstance(payload, dict):
+            continue
+        message = payload.get("message")
+        for holder in (payload, message if isinstance(message, dict) else {}):
+            value = holder.get("deliveryAttempt", holder.get("delivery_attempt"))
+            if value is not None:
+                try:
+                    return int(value)
+                except (TypeError, ValueError):
+                    return None
+    return None
+
+
+def _raw_push_body() -> Any:
+    """The HTTP body functions-framework turned into the CloudEvent, when there is one.
+
+    Our push subscriptions post the wrapped push JSON, and functions-framework's
+    conversion to a CloudEvent keeps only the message (not ``deliveryAttempt``);
+    the handler still runs inside the Flask request, so the original is there.
+    """
+    try:
+        import flask
+    except ImportError:  # pragma: no cover - functions-framework depends on it
+        return None
+    if not flask.has_request_context():
+        return None
+    return flask.request.get_json(silent=True)
+
+
 def dead_letter(ctx: StepContext, step: str, payload: Any, err: TerminalError) -> None:
     """Publish the refused message, with its reason, to the hop's dead-letter topic."""
     from common import chain
@@ -111,6 +149,7 @@ def handle_cloud_event(step: str, cloud_event: Any, ctx: StepContext | None = No
                 data,
                 message_id=message_id,
                 publish_time=published or _parse_time(cloud_event.get("time")),
+                attempt=delivery_attempt(payload, _raw_push_body()),
             )
         except TerminalError as err:
             # Acknowledge: redelivering cannot fix it. The run document says why, and
@@ -164,9 +203,13 @@ def handle_start_http(
                     None,
                 )
             run_request = decode(RunRequest, data, where="fetch-leads request")
-            run_id = fetch_leads(
-                ctx, run_request, event_id=message_id, event_time=published or datetime.now(UTC)
-            )
+            from common.steps.runner import Delivery, delivering
+
+            attempt = delivery_attempt(body) if pushed else None
+            with delivering(Delivery(attempt, ctx.settings.max_delivery_attempts)):
+                run_id = fetch_leads(
+                    ctx, run_request, event_id=message_id, event_time=published or datetime.now(UTC)
+                )
         except TerminalError as err:
             log.error("run request rejected: %s", err)
             if pushed:

@@ -74,3 +74,11 @@ class PayloadError(TerminalError):
 
 class DataError(TerminalError):
     """Query results do not have the shape a step needs."""
+
+
+class AttemptsExhausted(TerminalError):
+    """A step failed on its last delivery attempt: recorded as failed for good, with its last error."""
+
+
+class StuckError(TerminalError):
+    """The sweeper found a step without progress past its lease and grace: failed for good."""

@@ -12,13 +12,15 @@ from tqdm import tqdm
 
 from common import chain
 from common.adapters.local.inprocess_bus import Delivery, InProcessBus
-from common.errors import TerminalError, TransientError
+from common.errors import TerminalError
 from common.messages import RunOptions, RunRequest
 from common.steps.context import StepContext
 from common.steps.dispatch import deliver, step_for_topic
+from common.steps.failures import failure_records
 
 MAX_ATTEMPTS = 5
-"""Deliveries of one message before the local run gives up (Pub/Sub: the dead-letter limit)."""
+"""Deliveries of one message (Pub/Sub: the dead-letter limit). A step failing on the last
+one is recorded as failed for good: a shard is counted and the run ends `partial`."""
 BACKOFF_S = 0.5
 
 
@@ -74,16 +76,27 @@ def run_recipe(
         if delivery.topic.endswith(chain.DEAD_LETTER_SUFFIX):
             return  # the failure is on the run document; the summary reports it
         step = step_for_topic(delivery.topic)
+        attempt = attempts.get(delivery.message_id, 0) + 1
         try:
-            deliver(ctx, step, delivery.data, message_id=delivery.message_id, publish_time=now)
+            deliver(
+                ctx,
+                step,
+                delivery.data,
+                message_id=delivery.message_id,
+                publish_time=now,
+                attempt=attempt,
+                max_attempts=MAX_ATTEMPTS,
+            )
         except TerminalError:
-            # Recorded on the run document; a failed shard still lets the run report,
+            # Recorded on the step's mark; a failed shard still lets the run report,
             # exactly as the acknowledged message does on Pub/Sub.
             if not chain.BY_NAME[step].per_shard:
                 raise
-        except TransientError:
-            # Redeliver with backoff, as Pub/Sub would, up to a bounded number of attempts.
-            attempts[delivery.message_id] = attempt = attempts.get(delivery.message_id, 0) + 1
+        except Exception:
+            # A TransientError or an unexpected one (a bug): redeliver with backoff,
+            # as Pub/Sub would. The step's last attempt turns its own failure into a
+            # TerminalError (above); what still fails then is outside any step.
+            attempts[delivery.message_id] = attempt
             if attempt >= MAX_ATTEMPTS:
                 raise
             time.sleep(min(BACKOFF_S * 2 ** (attempt - 1), 30.0))
@@ -101,7 +114,7 @@ def run_recipe(
 
     bus.publish(chain.BY_NAME["fetch_leads"].topic, request)
     try:
-        bus.drain(dispatch)
+        bus.drain(dispatch, workers=2)
     finally:
         for bar in bars.values():
             bar.close()
@@ -129,6 +142,6 @@ def summarize_run(ctx: StepContext, run_id: str, *, seconds: float | None = None
         seconds=round(seconds if seconds is not None else float(run.get("seconds", 0.0)), 2),
         outputs=dict(run.get("outputs", {})),
         status=run.get("status", "unknown"),
-        failures=dict(run.get("failures", {})),
+        failures=failure_records(run_id, steps),
         llm=dict(run.get("llm", {})),
     )

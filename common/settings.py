@@ -314,6 +314,18 @@ class Settings(BaseSettings):
     step_lease_seconds: int = Field(
         540, ge=1, description="How long a running step holds its (run, step, shard) claim."
     )
+    max_delivery_attempts: int = Field(
+        10,
+        ge=1,
+        description="Pub/Sub's max_delivery_attempts (infra passes var.max_delivery_attempts): "
+        "a step failing on that delivery is recorded as failed for good and its shard counted.",
+    )
+    sweep_grace_seconds: int = Field(
+        1800,
+        ge=0,
+        description="`runs sweep`: how long a shard may show no progress (no live claim) "
+        "before the sweeper records it as failed (stuck).",
+    )
     log_format: Literal["auto", "json", "text"] = Field(
         "auto", description="`json` for Cloud Logging, `text` for people; `auto` picks by TTY."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -47,8 +48,10 @@ class StateStore(Protocol):
         """Merge top-level ``fields`` into the run document."""
         ...
 
-    def list_runs(self, recipe: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """Newest runs first (optionally of one recipe)."""
+    def list_runs(
+        self, recipe: str | None = None, limit: int = 50, *, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Newest runs first (optionally of one recipe, or only those with ``status``)."""
         ...
 
     def begin_step(self, key: StepKey, lease_seconds: int) -> StepStatus:
@@ -60,22 +63,46 @@ class StateStore(Protocol):
         ...
 
     def fail_step(self, key: StepKey, error: dict[str, Any], *, terminal: bool) -> None:
-        """Record a failure on the step and on the run document.
+        """Record a failure on the step's own mark (with ``failed_at``), never on the run document.
 
         Terminal failures count as done (redeliveries are acknowledged); a
-        transient one releases the claim so the redelivery can run.
+        transient one releases the claim so the redelivery can run. Readers of
+        a run's failures query the marks (``list_steps(run_id, status="failed")``),
+        so N shards failing at once write N documents, not one.
         """
         ...
 
-    def list_steps(self, run_id: str) -> list[dict[str, Any]]:
-        """Every step mark of a run (for `runs show`)."""
+    def list_steps(self, run_id: str, status: str | None = None) -> list[dict[str, Any]]:
+        """Every step mark of a run (for `runs show`), or only those with ``status``."""
         ...
 
     def complete_shard(self, run_id: str, stage: str, shard: int, shard_count: int) -> bool:
-        """Record that ``shard`` finished ``stage``, in a transaction on the run document.
+        """Count ``shard`` as having finished ``stage``, once, without a hot document.
 
         Returns True when, after this call, every one of ``shard_count`` shards
         has finished the stage: the caller then starts the next run-level step.
-        Recording the same shard twice is harmless.
+        Among first deliveries exactly one call returns True; a redelivered
+        shard (already counted) returns True too once the stage is complete,
+        and finishes any counting its first delivery left undone. It never
+        returns True before every shard is counted. Work is linear in shards.
         """
         ...
+
+    def counted_shards(self, run_id: str, stage: str) -> set[int]:
+        """The shards `complete_shard` has counted for ``stage`` (the sweeper, tests)."""
+        ...
+
+
+def fan_in_groups(shard_count: int) -> int:
+    """How many counter groups a fan-in of ``shard_count`` shards uses: ceil(sqrt(n)).
+
+    Each group counter then takes about sqrt(n) increments and the run's root
+    counter one per group (45 each at 2,000 shards), instead of one document
+    taking all n.
+    """
+    return max(1, math.isqrt(max(shard_count, 1) - 1) + 1)
+
+
+def fan_in_group_size(group: int, groups: int, shard_count: int) -> int:
+    """How many of ``shard_count`` shards fall in ``group`` (shard % groups == group)."""
+    return len(range(group, shard_count, groups))

@@ -75,7 +75,8 @@ def cluster(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         from common.clustering.outputs import write_outputs
         from common.clustering.pipeline import run_clustering
         from common.clustering.texts import build_texts
-        from common.steps.report import failed_shards, merge_shards
+        from common.steps.failures import failed_shards
+        from common.steps.report import merge_shards
 
         recipe = ctx.recipe(message.recipe)
         config = recipe.clustering
@@ -88,7 +89,7 @@ def cluster(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         run = state.get_run(message.run_id) or {}
         if "shard_count" not in run:
             raise TransientError("the run document has no shard count yet", where=message.run_id)
-        failed = failed_shards(run)
+        failed = failed_shards(state.list_steps(message.run_id, status="failed"))
         shards = [i for i in range(int(run["shard_count"])) if i not in failed]
         merged = merge_shards(ctx, message.run_id, shards, with_summaries=recipe.llm is not None)
         kept = merged.filter(pl.col(IGNORE).is_null())

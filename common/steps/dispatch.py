@@ -14,6 +14,7 @@ from common.steps.fetch_conversations import fetch_conversations
 from common.steps.fetch_leads import fetch_leads
 from common.steps.process import process
 from common.steps.report import report
+from common.steps.runner import Delivery, delivering
 
 
 def deliver(
@@ -23,8 +24,15 @@ def deliver(
     *,
     message_id: str,
     publish_time: datetime | None = None,
+    attempt: int | None = None,
+    max_attempts: int | None = None,
 ) -> None:
     """Decode ``data`` as the message ``step`` consumes and run the step.
+
+    ``attempt`` is the message's delivery attempt (Pub/Sub's
+    ``deliveryAttempt``; None when unknown). On attempt ``max_attempts``
+    (default: the setting ``max_delivery_attempts``), a failing step is
+    recorded as failed for good instead of left to the dead-letter topic.
 
     Raises:
         PayloadError: the body does not match the step's message schema.
@@ -34,12 +42,27 @@ def deliver(
     if stage is None or not stage.available:
         raise PayloadError(f"no step `{step}` in this release", where="dispatch")
     where = f"topic {stage.topic}, message {message_id}"
+    delivery = Delivery(attempt, max_attempts or ctx.settings.max_delivery_attempts)
+    with delivering(delivery):
+        _deliver(ctx, step, stage, data, where=where, message_id=message_id, published=publish_time)
+
+
+def _deliver(
+    ctx: StepContext,
+    step: str,
+    stage: chain.Stage,
+    data: bytes | str | dict,
+    *,
+    where: str,
+    message_id: str,
+    published: datetime | None,
+) -> None:
     if step == "fetch_leads":
         fetch_leads(
             ctx,
             decode(RunRequest, data, where=where),
             event_id=message_id,
-            event_time=publish_time or datetime.now(UTC),
+            event_time=published or datetime.now(UTC),
         )
     elif stage.per_shard:
         message = decode(ShardMessage, data, where=where)

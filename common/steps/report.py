@@ -21,6 +21,7 @@ from common.recipe import Recipe
 from common.reporting import run_sinks
 from common.steps.cluster import join_clusters
 from common.steps.context import StepContext
+from common.steps.failures import failed_shards, failure_records
 from common.steps.io import read_frame
 from common.steps.runner import run_once
 
@@ -106,16 +107,6 @@ def merge_shards(
     return merged.sort(LEAD_KEY)
 
 
-def failed_shards(run: dict[str, Any]) -> dict[int, str]:
-    """Shards that failed for good in a per-shard step → the error message."""
-    failed: dict[int, str] = {}
-    for doc_id, failure in (run.get("failures") or {}).items():
-        step, _, shard = doc_id.rpartition("-")
-        if failure.get("terminal") and shard.isdigit():
-            failed[int(shard)] = f"{step}: {failure.get('message', '')}"
-    return failed
-
-
 def llm_totals(steps: list[dict[str, Any]]) -> dict[str, Any]:
     """Sum the summarize steps' LLM counters (cache hits, calls, tokens, ignored by reason)."""
     totals: dict[str, Any] = {}
@@ -142,7 +133,15 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         run = state.get_run(message.run_id) or {}
         if "shard_count" not in run:
             raise TransientError("the run document has no shard count yet", where=message.run_id)
-        failed = failed_shards(run)
+        # The failures live on the step marks (one query), not on the run document.
+        failed_marks = state.list_steps(message.run_id, status="failed")
+        failed = failed_shards(failed_marks)
+        if failed and len(failed) >= int(run["shard_count"]):
+            # Nothing to report, and an empty latest.csv would hide the last good one.
+            raise DataError(
+                f"every shard failed for good, e.g. shard {min(failed)}: {failed[min(failed)]}",
+                where=message.run_id,
+            )
         shards = [i for i in range(int(run["shard_count"])) if i not in failed]
         merged = merge_shards(ctx, message.run_id, shards, with_summaries=recipe.llm is not None)
         merged = join_clusters(merged, ctx.backends.blobs, message.run_id)
@@ -177,6 +176,7 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
             # Partial: some shards failed for good; their leads are not in the outputs.
             "status": "partial" if failed else "succeeded",
             "failed_shards": sorted(failed),
+            "failures": failure_records(message.run_id, failed_marks),
             "finished_at": finished.isoformat(),
             "seconds": round((finished - started).total_seconds(), 3),
             "rows": kept.height,

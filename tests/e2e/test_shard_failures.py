@@ -103,7 +103,7 @@ def test_a_failed_shard_whose_fan_in_record_failed_is_counted_on_redelivery(
     assert list(summary.failures) == ["process-00002"]
     run = ctx.backends.state.get_run(summary.run_id)
     assert run["failed_shards"] == [2]
-    assert 2 in run["completed"][chain.FAN_IN]
+    assert 2 in state.counted_shards(summary.run_id, chain.FAN_IN)
     report_steps = [s for s in state.list_steps(summary.run_id) if s["step"] == "report"]
     assert len(report_steps) == 1 and report_steps[0]["status"] == "done"
 
@@ -127,19 +127,21 @@ def test_transient_failure_is_retried_by_redelivery(
     monkeypatch.setattr(process_module, "compute_features", flaky)
     summary = local_runner.run_recipe(ctx, "demo", RunOptions(as_of=AS_OF), progress=False)
     assert summary.status == "succeeded"
-    assert [f["terminal"] for f in summary.failures.values()] == [False]  # recorded, then healed
+    assert summary.failures == {}  # recorded on the mark, then healed: not a failure of the run
     steps = {
         s["shard"]: s
         for s in ctx.backends.state.list_steps(summary.run_id)
         if s["step"] == "process"
     }
     assert steps[0]["status"] == "done" and steps[0]["attempts"] == 2
+    assert steps[0]["error"]["message"] == "test: warehouse busy"
     assert all(s["attempts"] == 1 for shard, s in steps.items() if shard != 0)
 
 
 def test_transient_failure_gives_up_after_bounded_attempts(
     ctx: StepContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A long outage: every shard fails on its last attempt, is failed for good, and the run ends."""
     from common import local_runner
 
     monkeypatch.setattr(local_runner, "BACKOFF_S", 0.0)
@@ -148,7 +150,54 @@ def test_transient_failure_gives_up_after_bounded_attempts(
         raise TransientError("warehouse down", where="test")
 
     monkeypatch.setattr(process_module, "compute_features", always)
-    with pytest.raises(TransientError):
+    # Nothing left to report: the run fails saying why (and keeps the last good latest.csv).
+    with pytest.raises(DataError, match="every shard failed for good"):
         local_runner.run_recipe(ctx, "demo", RunOptions(as_of=AS_OF), progress=False, run_id="down")
+    summary = local_runner.summarize_run(ctx, "down")
+    assert summary.status == "failed" and summary.outputs == {}
+    assert "warehouse down" in summary.failures["report-run"]["message"]
     steps = [s for s in ctx.backends.state.list_steps("down") if s["step"] == "process"]
-    assert steps[0]["attempts"] == local_runner.MAX_ATTEMPTS and steps[0]["status"] == "retrying"
+    assert len(steps) == summary.shards
+    for step in steps:
+        assert step["attempts"] == local_runner.MAX_ATTEMPTS and step["status"] == "failed"
+        assert step["error"]["message"] == "test: warehouse down"
+        assert step["error"]["attempts"] == local_runner.MAX_ATTEMPTS
+
+
+def test_unexpected_error_on_every_attempt_fails_the_shard_and_the_run_is_partial(
+    ctx: StepContext, sample_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (KeyError) in one shard: retried, then failed for good on the last attempt.
+
+    The run does not abort (nor hang): it reports the other shards, `partial`,
+    with that shard's error.
+    """
+    from common import local_runner
+
+    monkeypatch.setattr(local_runner, "BACKOFF_S", 0.0)
+    real = process_module.compute_features
+    poisoned = _shard_2_first_key(sample_dir)
+
+    def buggy(recipe, options, leads, messages):
+        if leads["lead_key"][0] == poisoned:
+            raise KeyError("hours_since_last")
+        return real(recipe, options, leads, messages)
+
+    monkeypatch.setattr(process_module, "compute_features", buggy)
+    summary = local_runner.run_recipe(ctx, "demo", RunOptions(as_of=AS_OF), progress=False)
+
+    assert summary.status == "partial"
+    assert list(summary.failures) == ["process-00002"]
+    assert "KeyError: 'hours_since_last'" in summary.failures["process-00002"]["message"]
+    run = ctx.backends.state.get_run(summary.run_id)
+    assert run["status"] == "partial" and run["failed_shards"] == [2]
+    assert "KeyError" in run["failures"]["process-00002"]["message"]
+    [mark] = [
+        s
+        for s in ctx.backends.state.list_steps(summary.run_id, status="failed")
+        if s["step"] == "process"
+    ]
+    assert mark["shard"] == 2 and mark["attempts"] == local_runner.MAX_ATTEMPTS
+    rows = list(csv.DictReader(open(summary.outputs["analysis"], encoding="utf-8")))
+    ignored = list(csv.DictReader(open(summary.outputs["ignored"], encoding="utf-8")))
+    assert len(rows) + len(ignored) == summary.leads - 40

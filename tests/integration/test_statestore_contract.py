@@ -7,6 +7,7 @@ production.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -112,19 +113,20 @@ def test_expired_lease_is_taken_over(state: StateStore) -> None:
     assert mark["attempts"] == 2
 
 
-def test_terminal_failure_counts_as_done_and_is_recorded_on_the_run(state: StateStore) -> None:
+def test_terminal_failure_counts_as_done_and_lives_on_the_step_mark(state: StateStore) -> None:
+    """A failure is one write on its own mark; the run document (a hot spot) is untouched."""
     state.create_run("r1", _run_doc("r1"))
     key = StepKey("r1", "fetch_conversations", 2)
     assert state.begin_step(key, LEASE) is StepStatus.RUN
+    state.begin_step(StepKey("r1", "fetch_conversations", 3), LEASE)
     state.fail_step(key, {"type": "DataError", "message": "bad SQL"}, terminal=True)
     assert state.begin_step(key, LEASE) is StepStatus.FAILED
-    run = state.get_run("r1")
-    assert run is not None and run["status"] == "failed"
-    failure = run["failures"]["fetch_conversations-00002"]
-    assert failure["message"] == "bad SQL" and failure["terminal"] is True
-    assert datetime.fromisoformat(failure["at"]).tzinfo is not None
-    [mark] = state.list_steps("r1")
-    assert mark["status"] == "failed" and mark["error"]["type"] == "DataError"
+    assert state.get_run("r1") == _run_doc("r1")
+    [mark] = state.list_steps("r1", status="failed")
+    assert (mark["step"], mark["shard"], mark["status"]) == ("fetch_conversations", 2, "failed")
+    assert mark["error"] == {"type": "DataError", "message": "bad SQL"}
+    assert datetime.fromisoformat(mark["failed_at"]).tzinfo is not None
+    assert len(state.list_steps("r1")) == 2 and state.list_steps("r1", status="done") == []
 
 
 def test_transient_failure_releases_the_claim(state: StateStore) -> None:
@@ -132,9 +134,9 @@ def test_transient_failure_releases_the_claim(state: StateStore) -> None:
     key = StepKey("r1", "summarize", 0)
     assert state.begin_step(key, LEASE) is StepStatus.RUN
     state.fail_step(key, {"type": "TransientError", "message": "429"}, terminal=False)
-    run = state.get_run("r1")
-    assert run is not None and run["status"] == "running"  # not failed
-    assert run["failures"]["summarize-00000"]["terminal"] is False
+    assert state.get_run("r1") == _run_doc("r1")  # still running, nothing written to it
+    [mark] = state.list_steps("r1", status="retrying")
+    assert mark["error"]["message"] == "429" and mark["lease_until"] is None
     assert state.begin_step(key, LEASE) is StepStatus.RUN  # the redelivery runs
     state.finish_step(key, {})
     [mark] = state.list_steps("r1")
@@ -156,10 +158,9 @@ def test_complete_shard_true_only_when_all_shards_done(state: StateStore) -> Non
     assert state.complete_shard("r1", "summarize", 0, 3) is False  # duplicate: harmless
     assert state.complete_shard("r1", "process", 1, 3) is False  # other stage: separate set
     assert state.complete_shard("r1", "summarize", 1, 3) is True
-    run = state.get_run("r1")
-    assert run is not None
-    assert run["completed"] == {"summarize": [0, 1, 2], "process": [1]}
-    assert run["status"] == "running"  # the rest of the document is untouched
+    assert state.counted_shards("r1", "summarize") == {0, 1, 2}
+    assert state.counted_shards("r1", "process") == {1}
+    assert state.get_run("r1") == _run_doc("r1")  # the fan-in never writes the run document
 
 
 def test_redelivered_shard_after_completion_also_returns_true(state: StateStore) -> None:
@@ -176,25 +177,56 @@ def test_redelivered_shard_after_completion_also_returns_true(state: StateStore)
     assert state.complete_shard("r1", "summarize", 1, 2) is True
 
 
-def test_complete_shard_before_the_run_exists_creates_it(state: StateStore) -> None:
+def test_complete_shard_needs_no_run_document(state: StateStore) -> None:
     assert state.complete_shard("r9", "process", 0, 1) is True
-    assert state.get_run("r9") == {"run_id": "r9", "completed": {"process": [0]}}
+    assert state.get_run("r9") is None
+    assert state.counted_shards("r9", "process") == {0}
 
 
-def test_concurrent_shards_complete_the_set_exactly_once(state: StateStore) -> None:
+@pytest.mark.parametrize("shards", [1, 2, 5, 17])
+def test_every_shard_count_completes_once_in_any_order(state: StateStore, shards: int) -> None:
+    """Group sizes differ when sqrt(n) does not divide n: the last shard, whichever it is, completes."""
+    order = list(range(shards))
+    random.Random(shards).shuffle(order)
+    results = [state.complete_shard("r1", "s", shard, shards) for shard in order]
+    assert results == [False] * (shards - 1) + [True]
+    assert all(state.complete_shard("r1", "s", shard, shards) for shard in order)
+
+
+@pytest.mark.parametrize("duplicates", [False, True], ids=["once", "duplicated"])
+def test_concurrent_shards_complete_the_set_exactly_once(
+    state: StateStore, duplicates: bool
+) -> None:
+    """Many shards finish at once: exactly one completes the set, never before all are counted.
+
+    With duplicates in flight, whichever delivery of a shard comes second may
+    also see the set complete (it is a redelivery), but none sees it early.
+    """
     state.create_run("r1", _run_doc("r1"))
-    shards = 8
-    barrier = threading.Barrier(shards)
+    shards, workers = 40, 16
+    deliveries = list(range(shards)) + (list(range(0, shards, 3)) if duplicates else [])
+    random.Random(7).shuffle(deliveries)
+    barrier = threading.Barrier(workers)
+    early: list[int] = []
 
-    def finish(shard: int) -> bool:
-        barrier.wait()  # all at once, to make the transactions collide
-        return state.complete_shard("r1", "summarize", shard, shards)
+    def finish(i: int) -> bool:
+        if i < workers:
+            barrier.wait()  # the first wave all at once, to make the writes collide
+        complete = state.complete_shard("r1", "summarize", deliveries[i], shards)
+        if complete and len(state.counted_shards("r1", "summarize")) < shards:
+            early.append(deliveries[i])
+        return complete
 
-    with ThreadPoolExecutor(shards) as pool:
-        results = list(pool.map(finish, range(shards)))
-    assert results.count(True) == 1
-    run = state.get_run("r1")
-    assert run is not None and run["completed"]["summarize"] == list(range(shards))
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(finish, range(len(deliveries))))
+    assert early == []
+    if duplicates:
+        assert 1 <= results.count(True) <= 1 + len(deliveries) - shards
+    else:
+        assert results.count(True) == 1
+    assert state.counted_shards("r1", "summarize") == set(range(shards))
+    assert state.complete_shard("r1", "summarize", 0, shards) is True  # late redelivery
+    assert state.get_run("r1") == _run_doc("r1")
 
 
 def test_concurrent_claims_of_one_step_let_exactly_one_run(state: StateStore) -> None:
@@ -231,8 +263,56 @@ def test_two_instances_racing_on_the_last_shard(state: StateStore) -> None:
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(finish, [(state, 1), (other, 2)]))
     assert sorted(results) == [False, True]
-    run = state.get_run("r1")
-    assert run is not None and run["completed"]["summarize"] == [0, 1, 2]
+    assert state.counted_shards("r1", "summarize") == {0, 1, 2}
+
+
+def test_list_runs_by_status(state: StateStore) -> None:
+    """The sweeper's query: runs still running, newest first."""
+    for run_id, status in [("a", "running"), ("b", "succeeded"), ("c", "running")]:
+        state.create_run(run_id, _run_doc(run_id, status=status))
+        time.sleep(0.002)
+    assert [r["run_id"] for r in state.list_runs(status="running")] == ["c", "a"]
+    assert [r["run_id"] for r in state.list_runs("demo", status="succeeded")] == ["b"]
+    assert state.list_runs(status="partial") == []
+
+
+# ---- Firestore fan-in: a first delivery that died between its two batches --------------
+def test_firestore_redelivery_finishes_a_group_its_first_delivery_left(
+    backend_name: str, state: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shard that filled its group died before counting the group at the root.
+
+    Its redelivery finds its marker, re-reads the group, counts the group at
+    the root, and completes the stage; nothing is counted twice.
+    """
+    if backend_name != "gcp":
+        pytest.skip("the tree of counters is Firestore's; SQLite counts in one transaction")
+    from common.adapters.gcp.firestore_state import FirestoreStateStore
+    from common.errors import TransientError
+
+    assert isinstance(state, FirestoreStateStore)
+    real = FirestoreStateStore._count_once
+    died: list[str] = []
+
+    def dies_once(self, marker, counter, fields):  # type: ignore[no-untyped-def]
+        if fields["kind"] == "group" and not died:
+            died.append(marker.id)
+            raise TransientError("instance killed")
+        return real(self, marker, counter, fields)
+
+    monkeypatch.setattr(FirestoreStateStore, "_count_once", dies_once)
+    shards = 4  # 2 groups: {0, 2} and {1, 3}
+    assert state.complete_shard("r1", "s", 0, shards) is False
+    assert state.complete_shard("r1", "s", 1, shards) is False
+    with pytest.raises(TransientError):
+        state.complete_shard("r1", "s", 2, shards)  # fills group 0, dies before the root
+    assert died == ["s-groupdone-00000"]
+    assert state.complete_shard("r1", "s", 3, shards) is False  # the root still lacks group 0
+    assert state.complete_shard("r1", "s", 2, shards) is True  # the redelivery finishes it
+    assert state.complete_shard("r1", "s", 3, shards) is True
+    assert state.counted_shards("r1", "s") == {0, 1, 2, 3}
+    root = state.client.document(f"{state.prefix}runs/r1/fanin/s-root").get().to_dict()
+    assert root == {"count": 2}
 
 
 # ---- Firestore error mapping (no emulator can fail on demand) --------------------------

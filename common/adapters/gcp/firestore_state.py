@@ -4,10 +4,14 @@ Layout (``prefix`` isolates environments and tests)::
 
     {prefix}runs/{run_id}                    the run document (caller's fields + `_created_at`)
     {prefix}runs/{run_id}/steps/{doc_id}     one mark per (step, shard), see `StepKey.doc_id`
+    {prefix}runs/{run_id}/fanin/{id}         fan-in markers and counters (`complete_shard`)
 
 The semantics are those of `SQLiteStateStore` (the contract tests run both):
 documents are stored JSON-shaped (datetimes become strings on the way in), and
-claims, failures and the fan-in counter change inside transactions.
+claims change inside transactions. Nothing a shard does writes the run
+document: a failure lives on the step's mark, and the fan-in counts shards in
+a tree of counters (see `complete_shard`), so 2,000 shards finishing at once
+contend on no single document.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from google.cloud.firestore_v1.field_path import FieldPath
 from common.adapters.gcp._errors import is_transient
 from common.adapters.gcp._firestore import FirestoreAdapter
 from common.errors import TransientError
-from common.ports.statestore import StepKey, StepStatus
+from common.ports.statestore import StepKey, StepStatus, fan_in_group_size, fan_in_groups
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,8 +46,8 @@ R = TypeVar("R")
 CREATED_AT = "_created_at"
 
 # A transaction is retried at once by the client (keeping its place in the
-# server's lock queue), then by us after a jittered pause: fan-in puts every
-# shard of a run on one document, and retrying in lockstep only collides again.
+# server's lock queue), then by us after a jittered pause: retrying in lockstep
+# only collides again.
 _TX_ATTEMPTS = 5
 _BACKOFF_ROUNDS = 4
 _BACKOFF_BASE_S = 0.05
@@ -163,13 +167,27 @@ class FirestoreStateStore(FirestoreAdapter):
             return  # as SQLite: updating a missing run creates nothing
 
     @_mapped
-    def list_runs(self, recipe: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """Newest runs first, optionally of one recipe."""
+    def list_runs(
+        self, recipe: str | None = None, limit: int = 50, *, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Newest runs first, optionally of one recipe or one status.
+
+        ``status`` alone is the sweeper's query (status == X, newest first: the
+        composite index `runs_by_status` in infra/firestore.tf); with a recipe
+        too, the status is filtered here.
+        """
         query: Any = self._runs()
         if recipe is not None:
             query = query.where(filter=FieldFilter("recipe", "==", recipe))
-        query = query.order_by(CREATED_AT, direction=firestore.Query.DESCENDING).limit(limit)
-        return [d for s in query.stream() if (d := _public(s.to_dict())) is not None]
+        elif status is not None:
+            query = query.where(filter=FieldFilter("status", "==", status))
+        query = query.order_by(CREATED_AT, direction=firestore.Query.DESCENDING)
+        if recipe is None or status is None:
+            query = query.limit(limit)
+        runs = [d for s in query.stream() if (d := _public(s.to_dict())) is not None]
+        if recipe is not None and status is not None:
+            runs = [r for r in runs if r.get("status") == status][:limit]
+        return runs
 
     # ---- steps ----------------------------------------------------------------------
     @_mapped
@@ -224,67 +242,92 @@ class FirestoreStateStore(FirestoreAdapter):
 
     @_mapped
     def fail_step(self, key: StepKey, error: dict[str, Any], *, terminal: bool) -> None:
-        """Record the failure on the step and on the run, in one transaction."""
-        step_ref, run_ref = self._step_ref(key), self._run_ref(key.run_id)
+        """Record the failure on the step's mark only: one write, no transaction, no run document."""
         fields = self._step_fields(
             key,
-            {"status": "failed" if terminal else "retrying", "error": error, "lease_until": None},
+            {
+                "status": "failed" if terminal else "retrying",
+                "error": error,
+                "lease_until": None,
+                "failed_at": _now().isoformat(),
+            },
         )
-
-        def record(tx: firestore.Transaction) -> None:
-            # Firestore transactions read everything before writing anything.
-            run = run_ref.get(transaction=tx)
-            tx.set(step_ref, fields, merge=list(fields))
-            if not run.exists:
-                return
-            failures = dict((run.to_dict() or {}).get("failures") or {})
-            failures[key.doc_id] = {
-                **jsonish(error),
-                "terminal": terminal,
-                "at": _now().isoformat(),
-            }
-            updates: dict[str, Any] = {"failures": failures}
-            if terminal:
-                updates["status"] = "failed"
-            tx.update(run_ref, updates)
-
-        self._transact(run_ref, record)
+        self._step_ref(key).set(fields, merge=list(fields))  # type: ignore[arg-type]
 
     @_mapped
-    def list_steps(self, run_id: str) -> list[dict[str, Any]]:
-        """Every step mark of the run, in step id order."""
-        snapshots = self._run_ref(run_id).collection("steps").stream()
-        return [s.to_dict() or {} for s in sorted(snapshots, key=lambda s: s.id)]
+    def list_steps(self, run_id: str, status: str | None = None) -> list[dict[str, Any]]:
+        """Every step mark of the run (or those with ``status``: one query), in step id order."""
+        query: Any = self._run_ref(run_id).collection("steps")
+        if status is not None:
+            query = query.where(filter=FieldFilter("status", "==", status))
+        return [s.to_dict() or {} for s in sorted(query.stream(), key=lambda s: s.id)]
+
+    # ---- fan-in ---------------------------------------------------------------------
+    def _fanin(self, run_id: str) -> firestore.CollectionReference:
+        return self._run_ref(run_id).collection("fanin")
+
+    def _count_once(
+        self,
+        marker: firestore.DocumentReference,
+        counter: firestore.DocumentReference,
+        fields: dict[str, Any],
+    ) -> int | None:
+        """Create ``marker`` and add 1 to ``counter`` in one batch; the counter's new value.
+
+        None when the marker already exists (a redelivery): the batch is atomic,
+        so nothing is counted twice. The increment is a server-side transform,
+        not a read-modify-write, so concurrent shards do not abort each other.
+        """
+        batch = self.client.batch()
+        batch.create(marker, fields)
+        batch.set(counter, {"count": firestore.Increment(1)}, merge=True)
+        try:
+            results = batch.commit()
+        except gexc.AlreadyExists:
+            return None
+        return int(results[1].transform_results[0].integer_value)
+
+    @staticmethod
+    def _count(ref: firestore.DocumentReference) -> int:
+        return int((ref.get().to_dict() or {}).get("count", 0))
 
     @_mapped
     def complete_shard(self, run_id: str, stage: str, shard: int, shard_count: int) -> bool:
-        """Add ``shard`` to the stage's done set in a transaction; True once the set is complete.
+        """Count ``shard`` in a two-level tree of counters; True once the stage is complete.
 
-        A redelivered shard after completion also returns True (the set is still
-        complete): callers guard the next step with `begin_step`, which makes
-        starting it exactly-once.
+        The shard's marker and its group's increment go in one batch (group =
+        shard % G, G = ceil(sqrt(n))); the shard whose increment fills its group
+        then does the same for the group on the stage's root counter, and the
+        one that fills the root knows the stage is complete. About 2n + 2G
+        writes per stage, at most ~sqrt(n) on any one document. A redelivered
+        shard (marker exists) re-reads its group and the root, and finishes a
+        group's root step that its first delivery may have died before.
         """
-        ref = self._run_ref(run_id)
+        groups = fan_in_groups(shard_count)
+        group = shard % groups
+        fanin = self._fanin(run_id)
+        group_ref = fanin.document(f"{stage}-group-{group:05d}")
+        root_ref = fanin.document(f"{stage}-root")
+        marker = {"stage": stage, "kind": "shard", "shard": shard, "at": _now().isoformat()}
+        in_group = self._count_once(fanin.document(f"{stage}-shard-{shard:05d}"), group_ref, marker)
+        if in_group is None:
+            in_group = self._count(group_ref)
+        if in_group < fan_in_group_size(group, groups, shard_count):
+            return False
+        marker = {"stage": stage, "kind": "group", "group": group, "at": _now().isoformat()}
+        in_root = self._count_once(
+            fanin.document(f"{stage}-groupdone-{group:05d}"), root_ref, marker
+        )
+        if in_root is None:
+            in_root = self._count(root_ref)
+        return in_root >= groups
 
-        def record(tx: firestore.Transaction) -> bool:
-            snapshot = ref.get(transaction=tx)
+    @_mapped
+    def counted_shards(self, run_id: str, stage: str) -> set[int]:
+        """The shards counted for ``stage`` (their markers)."""
+        found = set()
+        for snapshot in self._fanin(run_id).stream():
             doc = snapshot.to_dict() or {}
-            completed = dict(doc.get("completed") or {})
-            done = set(completed.get(stage, []))
-            done.add(shard)
-            completed[stage] = sorted(done)
-            if snapshot.exists:
-                tx.update(ref, {"completed": completed})
-            else:
-                # Same as SQLite: a shard may finish before anyone created the run.
-                tx.set(
-                    ref,
-                    {
-                        "run_id": run_id,
-                        "completed": completed,
-                        CREATED_AT: firestore.SERVER_TIMESTAMP,
-                    },
-                )
-            return len(done) >= shard_count
-
-        return self._transact(ref, record)
+            if doc.get("kind") == "shard" and doc.get("stage") == stage:
+                found.add(int(doc["shard"]))
+        return found

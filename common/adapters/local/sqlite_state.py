@@ -21,6 +21,14 @@ CREATE INDEX IF NOT EXISTS runs_recipe ON runs (recipe, created_at);
 CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL, step_id TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (run_id, step_id)
 );
+CREATE TABLE IF NOT EXISTS fanin_marks (
+    run_id TEXT NOT NULL, stage TEXT NOT NULL, shard INTEGER NOT NULL,
+    PRIMARY KEY (run_id, stage, shard)
+);
+CREATE TABLE IF NOT EXISTS fanin_counts (
+    run_id TEXT NOT NULL, stage TEXT NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (run_id, stage)
+);
 """
 
 
@@ -84,12 +92,16 @@ class SQLiteStateStore:
             doc.update(fields)
             self._write_run(con, run_id, doc)
 
-    def list_runs(self, recipe: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def list_runs(
+        self, recipe: str | None = None, limit: int = 50, *, status: str | None = None
+    ) -> list[dict[str, Any]]:
         """Newest first."""
         with self._lock:
             rows = self._con.execute(
-                "SELECT doc FROM runs WHERE (? IS NULL OR recipe = ?) ORDER BY created_at DESC LIMIT ?",
-                (recipe, recipe, limit),
+                "SELECT doc FROM runs WHERE (? IS NULL OR recipe = ?)"
+                " AND (? IS NULL OR json_extract(doc, '$.status') = ?)"
+                " ORDER BY created_at DESC LIMIT ?",
+                (recipe, recipe, status, status, limit),
             ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
@@ -143,38 +155,44 @@ class SQLiteStateStore:
         )
 
     def fail_step(self, key: StepKey, error: dict[str, Any], *, terminal: bool) -> None:
-        """Record the failure on the step and the run."""
+        """Record the failure on the step's mark only (the run document is not touched)."""
         status = "failed" if terminal else "retrying"
-        self._set_step(key, status=status, error=error, lease_until=None)
-        with self._tx() as con:
-            doc = self._read_run(con, key.run_id)
-            if doc is not None:
-                failures = doc.setdefault("failures", {})
-                failures[key.doc_id] = {**error, "terminal": terminal, "at": _now().isoformat()}
-                if terminal:
-                    doc["status"] = "failed"
-                self._write_run(con, key.run_id, doc)
+        self._set_step(
+            key, status=status, error=error, lease_until=None, failed_at=_now().isoformat()
+        )
 
-    def list_steps(self, run_id: str) -> list[dict[str, Any]]:
-        """All step marks of the run, in step id order."""
+    def list_steps(self, run_id: str, status: str | None = None) -> list[dict[str, Any]]:
+        """All step marks of the run (or those with ``status``), in step id order."""
         with self._lock:
             rows = self._con.execute(
-                "SELECT doc FROM steps WHERE run_id = ? ORDER BY step_id", (run_id,)
+                "SELECT doc FROM steps WHERE run_id = ?"
+                " AND (? IS NULL OR json_extract(doc, '$.status') = ?) ORDER BY step_id",
+                (run_id, status, status),
             ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
     def complete_shard(self, run_id: str, stage: str, shard: int, shard_count: int) -> bool:
-        """Add the shard to the stage's done set; True when the set is complete."""
+        """Insert the shard's marker; the stage's counter grows only when the insert happened."""
         with self._tx() as con:
-            doc = self._read_run(con, run_id)
-            if doc is None:
-                doc = {"run_id": run_id}
+            inserted = con.execute(
+                "INSERT OR IGNORE INTO fanin_marks (run_id, stage, shard) VALUES (?, ?, ?)",
+                (run_id, stage, shard),
+            ).rowcount
+            if inserted:
                 con.execute(
-                    "INSERT INTO runs (run_id, recipe, created_at, doc) VALUES (?, '', ?, '{}')",
-                    (run_id, _now().isoformat()),
+                    "INSERT INTO fanin_counts (run_id, stage, count) VALUES (?, ?, 1)"
+                    " ON CONFLICT (run_id, stage) DO UPDATE SET count = count + 1",
+                    (run_id, stage),
                 )
-            done = set(doc.setdefault("completed", {}).get(stage, []))
-            done.add(shard)
-            doc["completed"][stage] = sorted(done)
-            self._write_run(con, run_id, doc)
-            return len(done) >= shard_count
+            row = con.execute(
+                "SELECT count FROM fanin_counts WHERE run_id = ? AND stage = ?", (run_id, stage)
+            ).fetchone()
+            return bool(row) and int(row[0]) >= shard_count
+
+    def counted_shards(self, run_id: str, stage: str) -> set[int]:
+        """The shards counted for ``stage``."""
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT shard FROM fanin_marks WHERE run_id = ? AND stage = ?", (run_id, stage)
+            ).fetchall()
+        return {int(r[0]) for r in rows}
