@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ def run_recipe(
     request = RunRequest(recipe=recipe_name, run_id=run_id, options=options)
     started = time.monotonic()
     bars: dict[str, tqdm] = {}
+    bars_lock = threading.Lock()
     attempts: dict[str, int] = {}
 
     def dispatch(delivery: Delivery) -> None:
@@ -104,17 +106,18 @@ def run_recipe(
             return
         if not progress:
             return
-        if step not in bars:
-            run = ctx.backends.state.get_run(run_id) or {}
-            total = run.get("shard_count", 0) if chain.BY_NAME[step].per_shard else 1
-            bars[step] = tqdm(
-                total=total, desc=f"{step:<20}", unit="shard", leave=True, disable=None
-            )  # disable=None: bars only on a terminal, logs elsewhere
-        bars[step].update(1)
+        with bars_lock:  # deliveries run on several threads (settings.local_workers)
+            if step not in bars:
+                run = ctx.backends.state.get_run(run_id) or {}
+                total = run.get("shard_count", 0) if chain.BY_NAME[step].per_shard else 1
+                bars[step] = tqdm(
+                    total=total, desc=f"{step:<20}", unit="shard", leave=True, disable=None
+                )  # disable=None: bars only on a terminal, logs elsewhere
+            bars[step].update(1)
 
     bus.publish(chain.BY_NAME["fetch_leads"].topic, request)
     try:
-        bus.drain(dispatch, workers=2)
+        bus.drain(dispatch, workers=ctx.settings.local_workers)
     finally:
         for bar in bars.values():
             bar.close()

@@ -9,6 +9,7 @@ Google clients themselves honour the standard emulator variables
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -46,6 +47,12 @@ class Settings(BaseSettings):
     state_db: Path = Field(
         Path(".lead-recovery/state.sqlite"),
         description="SQLite file of the local StateStore (runs, shard counters, step marks).",
+    )
+    local_workers: int = Field(
+        default_factory=lambda: min(os.cpu_count() or 1, 4),
+        ge=1,
+        description="Local runs: messages handled at once, as several function instances "
+        "would (default: the CPU count, at most 4).",
     )
     staging_dir: Path = Field(
         Path(".lead-recovery/staging"),

@@ -72,26 +72,28 @@ class DuckDBWarehouse:
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
-            con = duckdb.connect(":memory:")
-            con.execute("SET TimeZone = 'UTC'")
-            for path in sorted(self.root.glob("*/*.parquet")):
-                schema, table = path.parent.name, path.stem
-                con.execute(
-                    exp.Create(this=exp.to_identifier(schema), kind="SCHEMA", exists=True).sql(
-                        "duckdb"
-                    )
-                )
-                # A view, not a table: the data stays in the Parquet file (a 2 M-message
-                # table loaded into memory cost ~0.5 GB), and each query reads only the
-                # columns it needs. DuckDB cannot bind a parameter in a view's
-                # definition; identifiers and the path are quoted by sqlglot.
-                name = exp.table_(table, db=schema, quoted=True).sql("duckdb")
-                con.execute(
-                    f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet("  # noqa: S608
-                    f"{_literal(str(path))})"
-                )
-            self._con = con
+            self._con = self._open()
         return self._con
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        """A new connection with a view per warehouse table."""
+        con = duckdb.connect(":memory:")
+        con.execute("SET TimeZone = 'UTC'")
+        for path in sorted(self.root.glob("*/*.parquet")):
+            schema, table = path.parent.name, path.stem
+            con.execute(
+                exp.Create(this=exp.to_identifier(schema), kind="SCHEMA", exists=True).sql("duckdb")
+            )
+            # A view, not a table: the data stays in the Parquet file (a 2 M-message
+            # table loaded into memory cost ~0.5 GB), and each query reads only the
+            # columns it needs. DuckDB cannot bind a parameter in a view's
+            # definition; identifiers and the path are quoted by sqlglot.
+            name = exp.table_(table, db=schema, quoted=True).sql("duckdb")
+            con.execute(
+                f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet("  # noqa: S608
+                f"{_literal(str(path))})"
+            )
+        return con
 
     def _bind(self, sql: str, params: Mapping[str, Any], *, where: str) -> dict[str, Any]:
         used = check_parameters(sql, set(params), where=where)
@@ -133,21 +135,26 @@ class DuckDBWarehouse:
         partial = final.with_name(f"{final.name}.tmp-{uuid.uuid4().hex[:8]}")
         partial.mkdir(parents=True)
         try:
-            with self._lock:
-                con = self._connect()
+            # Its own connection, closed at once: DuckDB keeps what a big scan
+            # allocated until its connection closes (~150 MB at 2 M messages), which
+            # the run's later steps would otherwise carry.
+            con = self._open()
+            try:
+                # Row order inside a shard does not matter (the processors order each
+                # lead's messages); not keeping it lets DuckDB stream with less memory.
+                con.execute("SET preserve_insertion_order = false")
                 con.register(RUN_LEADS, leads)
-                try:
-                    empty = con.sql(f"SELECT * FROM ({duck_sql}) LIMIT 0", params=bound)  # noqa: S608
-                    schema = utc_microseconds(empty.to_arrow_table()).schema
-                    rows = con.execute(
-                        f"COPY ({duck_sql}) TO {_literal(str(partial))} "
-                        f"(FORMAT PARQUET, PARTITION_BY ({SHARD_COLUMN}), COMPRESSION zstd)",
-                        bound,
-                    ).fetchone()
-                except duckdb.Error as err:
-                    raise DataError(f"conversations scan failed: {err}", where=where) from err
-                finally:
-                    con.unregister(RUN_LEADS)
+                empty = con.sql(f"SELECT * FROM ({duck_sql}) LIMIT 0", params=bound)  # noqa: S608
+                schema = utc_microseconds(empty.to_arrow_table()).schema
+                rows = con.execute(
+                    f"COPY ({duck_sql}) TO {_literal(str(partial))} "
+                    f"(FORMAT PARQUET, PARTITION_BY ({SHARD_COLUMN}), COMPRESSION zstd)",
+                    bound,
+                ).fetchone()
+            except duckdb.Error as err:
+                raise DataError(f"conversations scan failed: {err}", where=where) from err
+            finally:
+                con.close()
             columns = [n for n in schema.names if n != SHARD_COLUMN]
             pq.write_table(schema.empty_table().select(columns), partial / SCHEMA_FILE)
             # Swap in whole: a redelivered fetch-leads replaces the staged scan, and a
@@ -193,7 +200,7 @@ class DuckDBWarehouse:
         with self._lock:
             con = self._connect()
             try:
-                row = con.sql(f"SELECT count(*) FROM ({duck_sql})", params=bound).fetchone()  # noqa: S608
+                row = con.execute(f"SELECT count(*) FROM ({duck_sql})", bound).fetchone()  # noqa: S608
             except duckdb.Error as err:
                 raise DataError(f"query failed: {err}", where=where) from err
         return ScanEstimate(rows=int(row[0]) if row else 0)
