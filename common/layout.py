@@ -19,18 +19,23 @@ def shard_prefix(run_id: str, kind: str) -> str:
     return f"{RUNS}/{run_id}/{kind}/shard-"
 
 
-def run_stamp(started_at: datetime) -> str:
-    """``YYYY-MM-DDTHH-MM`` in UTC: the folder of one run's outputs."""
-    return started_at.astimezone(UTC).strftime("%Y-%m-%dT%H-%M")
+def run_folder(started_at: datetime, run_id: str) -> str:
+    """``YYYY-MM-DDTHH-MM-SS_<run_id>``: the folder of one run's outputs.
+
+    The start time (UTC, to the second) makes folders sort by when their runs
+    started; the run id keeps two runs started in the same second apart, and a
+    retried step of the same run writes into the same folder.
+    """
+    return f"{started_at.astimezone(UTC):%Y-%m-%dT%H-%M-%S}_{run_id}"
 
 
-def output_key(recipe: str, stamp: str, filename: str) -> str:
-    """``output_run/<recipe>/<stamp>/<filename>``."""
-    return f"{OUTPUT}/{recipe}/{stamp}/{filename}"
+def output_key(recipe: str, folder: str, filename: str) -> str:
+    """``output_run/<recipe>/<folder>/<filename>``."""
+    return f"{OUTPUT}/{recipe}/{folder}/{filename}"
 
 
 def latest_key(recipe: str, filename: str) -> str:
-    """``output_run/<recipe>/<filename>`` (latest.csv, latest_ignored.csv)."""
+    """``output_run/<recipe>/<filename>`` (latest.csv, latest_ignored.csv, latest.json…)."""
     return f"{OUTPUT}/{recipe}/{filename}"
 
 

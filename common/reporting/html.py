@@ -1,4 +1,4 @@
-"""The HTML report: one self-contained file per run, next to the CSVs, plus ``latest.html``.
+"""The HTML report: one self-contained file per run, next to the CSVs (and ``latest.html``).
 
 Inline CSS, inline SVG charts computed in Python and a small vanilla script
 for sorting, filtering and searching the table: it works offline, from a
@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 import polars as pl
 
@@ -356,6 +357,21 @@ def _table(analysis: pl.DataFrame, filters: Sequence[str], cells: list[list[str]
     )
 
 
+_OUTPUT_LINK = '<a data-output href="'
+"""How every link to a run's output starts (user text is escaped, so it never holds this)."""
+
+
+def _output_link(href: str, label: str) -> str:
+    """A link to an output beside the page (``href`` relative to the page's folder)."""
+    return f'{_OUTPUT_LINK}{escape(quote(href))}">{escape(label)}</a>'
+
+
+def relocate_links(page: bytes, folder: str) -> bytes:
+    """The page as seen from one folder up (``latest.html``): output links gain ``folder/``."""
+    prefix = _OUTPUT_LINK.encode()
+    return page.replace(prefix, prefix + escape(quote(folder)).encode() + b"/")
+
+
 def render_report(
     *,
     title: str,
@@ -384,9 +400,7 @@ def render_report(
     """
     cells = cell_rows(analysis)
     filters = _filter_columns(charts, analysis)
-    link_html = "".join(
-        f'<a href="{escape(href)}">{escape(label)}</a>' for label, href in links.items()
-    )
+    link_html = "".join(_output_link(href, label) for label, href in links.items())
     run_id = str(run.get("run_id", ""))
     return (
         "<!DOCTYPE html>\n"
@@ -408,12 +422,16 @@ def render_report(
 
 
 class HtmlReportSink:
-    """Writes ``<stamp>/report.html`` next to the CSVs and ``latest.html``."""
+    """Writes ``<folder>/report.html`` next to the CSVs (``latest.html`` is its promoted copy)."""
 
     name = "html"
 
     def publish(self, context: ReportContext) -> dict[str, Any]:
-        """Render and store both copies; add ``outputs["html"]``.
+        """Render and store the run's page; add ``outputs["html"]``.
+
+        ``latest.html`` is written later, by `common.reporting.latest.promote`, only
+        when no newer run of the recipe is there: it is this page with its links
+        moved one folder up (`relocate_links`).
 
         Raises:
             TransientError: the blob store refused the write (like the CSVs, this fails
@@ -421,33 +439,23 @@ class HtmlReportSink:
         """
         recipe = context.recipe
         charts = choose_charts(recipe, context.analysis)
-        common: dict[str, Any] = {
-            "title": recipe.name,
-            "description": recipe.meta.description,
-            "run": context.run,
-            "analysis": context.analysis,
-            "ignored": context.ignored,
-            "charts": charts,
-            "generated_at": context.now,
-        }
-        stamped = render_report(
+        page = render_report(
+            title=recipe.name,
+            description=recipe.meta.description,
+            run=context.run,
+            analysis=context.analysis,
+            ignored=context.ignored,
+            charts=charts,
             links={"Analysis CSV": f"{recipe.name}_analysis.csv", "Ignored CSV": "ignored.csv"},
-            **common,
-        )
-        latest = render_report(
-            links={"Analysis CSV": "latest.csv", "Ignored CSV": "latest_ignored.csv"}, **common
-        )
+            generated_at=context.now,
+        ).encode("utf-8")
         key = layout.output_key(recipe.name, context.stamp, "report.html")
-        content_type = "text/html; charset=utf-8"
-        context.blobs.put_bytes(key, stamped.encode("utf-8"), content_type)
-        context.blobs.put_bytes(
-            layout.latest_key(recipe.name, "latest.html"), latest.encode("utf-8"), content_type
-        )
+        context.blobs.put_bytes(key, page, "text/html; charset=utf-8")
         url = context.blobs.url(key)
         context.outputs["html"] = url
         return {
             "status": "ok",
             "url": url,
             "charts": [spec.title for spec in charts],
-            "bytes": len(stamped.encode("utf-8")),
+            "bytes": len(page),
         }

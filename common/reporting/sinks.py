@@ -51,7 +51,7 @@ class ReportContext:
     settings: Settings
     blobs: BlobStore
     stamp: str
-    """The run's output folder name (``YYYY-MM-DDTHH-MM``)."""
+    """The run's output folder name (`layout.run_folder`: ``YYYY-MM-DDTHH-MM-SS_<run_id>``)."""
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The records of the sinks that already ran, by name (the webhook payload lists them)."""
@@ -168,10 +168,11 @@ def run_sinks(
     Raises:
         TransientError: the HTML report could not be stored (as for the CSVs).
     """
+    run_id = str(run_doc.get("run_id", ""))
     started = run_doc.get("started_at")
-    stamp = layout.run_stamp(datetime.fromisoformat(started)) if started else "unstamped"
+    folder = layout.run_folder(datetime.fromisoformat(started), run_id) if started else "unstamped"
     context = ReportContext(
-        run_id=str(run_doc.get("run_id", "")),
+        run_id=run_id,
         recipe=recipe,
         run=run_doc,
         analysis=analysis,
@@ -179,7 +180,7 @@ def run_sinks(
         outputs=outputs,
         settings=ctx.settings,
         blobs=ctx.backends.blobs,
-        stamp=stamp,
+        stamp=folder,
         now=now or datetime.now(UTC),
     )
     records = context.records

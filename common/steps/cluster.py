@@ -111,11 +111,11 @@ def cluster(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
             now=started,
             read_cache=not message.options.no_cache,
         )
-        stamp = layout.run_stamp(started)
+        folder = layout.run_folder(started, message.run_id)
         outputs = write_outputs(
             result,
             blobs=blobs,
-            key=lambda name: layout.output_key(recipe.name, stamp, name),
+            key=lambda name: layout.output_key(recipe.name, folder, name),
             config=config,
             recipe=recipe.name,
             run_id=message.run_id,

@@ -18,7 +18,7 @@ from common.observability.metrics import resolve_model, run_metrics
 from common.ports import StepKey
 from common.processors.base import LEAD_KEY
 from common.recipe import Recipe
-from common.reporting import run_sinks
+from common.reporting import latest, run_sinks
 from common.steps.cluster import join_clusters
 from common.steps.context import StepContext
 from common.steps.failures import failed_shards, failure_records
@@ -125,7 +125,11 @@ def llm_totals(steps: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
-    """Write ``<recipe>_analysis.csv``, ``ignored.csv`` and the ``latest`` copies, once per run."""
+    """Write ``<recipe>_analysis.csv`` and ``ignored.csv`` into the run's folder, once per run.
+
+    Then the report sinks, then the ``latest`` copies when no newer run has them
+    (`common.reporting.latest.promote`).
+    """
     state = ctx.backends.state
 
     def work() -> dict[str, Any]:
@@ -159,16 +163,13 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         ignored_frame = ignored.select([c for c in ignored_cols if c in ignored.columns])
         ignored_csv = to_csv(ignored_frame)
 
-        stamp = layout.run_stamp(datetime.fromisoformat(run["started_at"]))
+        run_started = datetime.fromisoformat(run["started_at"])
+        folder = layout.run_folder(run_started, message.run_id)
         blobs = ctx.backends.blobs
-        analysis_key = layout.output_key(recipe.name, stamp, f"{recipe.name}_analysis.csv")
-        ignored_key = layout.output_key(recipe.name, stamp, "ignored.csv")
+        analysis_key = layout.output_key(recipe.name, folder, f"{recipe.name}_analysis.csv")
+        ignored_key = layout.output_key(recipe.name, folder, "ignored.csv")
         blobs.put_bytes(analysis_key, analysis_csv, "text/csv")
         blobs.put_bytes(ignored_key, ignored_csv, "text/csv")
-        blobs.put_bytes(layout.latest_key(recipe.name, "latest.csv"), analysis_csv, "text/csv")
-        blobs.put_bytes(
-            layout.latest_key(recipe.name, "latest_ignored.csv"), ignored_csv, "text/csv"
-        )
         outputs = {"analysis": blobs.url(analysis_key), "ignored": blobs.url(ignored_key)}
         finished = datetime.now(UTC)
         started = datetime.fromisoformat(run.get("created_at", run["started_at"]))
@@ -195,6 +196,16 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         # fails the report; they add outputs["html"] (and ["sheet"]) in place.
         summary["sinks"] = run_sinks(
             ctx, recipe, {**run, **summary}, kept.select(columns), ignored_frame, outputs
+        )
+        # latest.*: only when no newer run of the recipe is there already (latest.json).
+        copies = {latest.ANALYSIS: analysis_key, latest.IGNORED: ignored_key}
+        if summary["sinks"]["html"].get("status") == "ok":
+            copies[latest.HTML] = layout.output_key(recipe.name, folder, "report.html")
+        summary["latest"] = latest.promote(
+            blobs,
+            recipe.name,
+            latest.LatestRun(message.run_id, run_started, folder, copies),
+            {latest.ANALYSIS: analysis_csv, latest.IGNORED: ignored_csv},
         )
         state.update_run(message.run_id, summary)
         log.info("report written to %s", outputs["analysis"])

@@ -115,6 +115,7 @@ def test_duplicate_and_shuffled_deliveries_change_nothing(
         "ignored.csv",
         "latest.csv",
         "latest.html",
+        "latest.json",
         "latest_ignored.csv",
         "report.html",
     ]

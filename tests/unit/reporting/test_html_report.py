@@ -14,7 +14,7 @@ import pytest
 from common.adapters.local.folder_blobstore import FolderBlobStore
 from common.recipe import Recipe, load_recipe
 from common.reporting.charts import ChartSpec, bars_for, choose_charts
-from common.reporting.html import PAGE_SIZE, HtmlReportSink, render_report
+from common.reporting.html import PAGE_SIZE, HtmlReportSink, relocate_links, render_report
 from common.reporting.sinks import ReportContext
 from common.settings import Settings
 
@@ -164,9 +164,10 @@ def test_large_tables_draw_one_page_and_count_every_row(stall: Recipe) -> None:
     )
 
 
-def test_sink_writes_both_copies_and_links_the_html(tmp_path: Path, demo: Recipe) -> None:
+def test_sink_writes_the_run_page_and_links_its_csvs(tmp_path: Path, demo: Recipe) -> None:
     blobs = FolderBlobStore(tmp_path)
     outputs = {"analysis": "a.csv"}
+    folder = "2026-11-20T18-00-00_demo-1"
     context = ReportContext(
         run_id="demo-1",
         recipe=demo,
@@ -176,13 +177,15 @@ def test_sink_writes_both_copies_and_links_the_html(tmp_path: Path, demo: Recipe
         outputs=outputs,
         settings=Settings(),
         blobs=blobs,
-        stamp="2026-11-20T18-00",
+        stamp=folder,
         now=WHEN,
     )
     record = HtmlReportSink().publish(context)
-    stamped = tmp_path / "output_run/demo/2026-11-20T18-00/report.html"
-    latest = tmp_path / "output_run/demo/latest.html"
+    stamped = tmp_path / f"output_run/demo/{folder}/report.html"
     assert record["status"] == "ok" and outputs["html"] == record["url"] == str(stamped)
     assert 'href="demo_analysis.csv"' in stamped.read_text()
-    assert 'href="latest.csv"' in latest.read_text()
+    # latest.html is the promoted copy (common.reporting.latest), not the sink's to write.
+    assert not (tmp_path / "output_run/demo/latest.html").exists()
+    moved = relocate_links(stamped.read_bytes(), folder).decode()
+    assert f'href="{folder}/demo_analysis.csv"' in moved and f'href="{folder}/ignored.csv"' in moved
     assert record["charts"] == ["conversation_state"]

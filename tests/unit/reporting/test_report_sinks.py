@@ -49,8 +49,7 @@ def test_unconfigured_sinks_are_skipped_and_the_html_is_linked(
         "reason": "the recipe has no `gsheets` section",
     }
     assert records["webhooks"]["status"] == "skipped"
-    assert outputs["html"].endswith("output_run/demo/2026-11-20T18-00/report.html")
-    assert (tmp_path / "output_run/demo/latest.html").is_file()
+    assert outputs["html"].endswith("output_run/demo/2026-11-20T18-00-00_demo-1/report.html")
 
 
 def test_a_webhook_without_its_secret_sends_nothing_and_fails_softly(
