@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -143,6 +143,12 @@ main.add_command(eval_command)
     "--no-cache", is_flag=True, help="Ask the LLM again instead of reading cached answers."
 )
 @click.option("--no-progress", is_flag=True, help="No progress bars (logs only).")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what the run would read (BigQuery: bytes of a dry run; locally: rows) and how "
+    "many shards it would make, then stop. The leads query runs; nothing else does.",
+)
 @_friendly
 def run(
     recipe: str,
@@ -158,6 +164,7 @@ def run(
     run_id: str | None,
     no_cache: bool,
     no_progress: bool,
+    dry_run: bool,
 ) -> None:
     """Run a recipe end to end and print where its report is.
 
@@ -181,6 +188,9 @@ def run(
         no_cache=no_cache,
     )
     check_run_options(loaded, options)
+    if dry_run:
+        _print_plan(settings, RunRequest(recipe=recipe, run_id=run_id, options=options))
+        return
     if settings.backend == "gcp":
         from common import chain
         from common.backends import build_backends
@@ -218,6 +228,36 @@ def run(
             f"run did not succeed: {json.dumps(summary.failures, default=str)}", fg="red", err=True
         )
         sys.exit(EXIT_FAILED)
+
+
+def _print_plan(settings: Any, request: Any) -> None:
+    from common.steps.context import StepContext
+    from common.steps.fetch_leads import plan_run
+
+    plan = plan_run(StepContext.from_settings(settings), request, now=datetime.now(UTC))
+
+    def read(estimate: Any) -> str:
+        if estimate is None:
+            return "-"
+        if estimate.bytes is not None:
+            return f"{_size(estimate.bytes)} (BigQuery dry run)"
+        return f"{estimate.rows:,} rows"
+
+    click.echo(f"dry run of recipe {request.recipe}: nothing was started")
+    click.echo(f"leads          {plan.leads:,} in {plan.shards:,} shard(s) of {plan.shard_size:,}")
+    click.echo(f"leads query    reads {read(plan.leads_read)}")
+    click.echo(f"conversations  one scan reads {read(plan.conversations_read)}")
+    cap = plan.maximum_bytes_billed
+    click.echo(f"bytes cap      {_size(cap) if cap else 'none'} (maximum_bytes_billed)")
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{count:,} B" if unit == "B" else f"{value:.1f} {unit} ({count:,} B)"
+        value /= 1000
+    return f"{count:,} B"  # pragma: no cover
 
 
 # ----------------------------------------------------------------------- recipes
@@ -343,14 +383,16 @@ def runs() -> None:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 @_friendly
 def runs_list(backend: str | None, recipe: str | None, limit: int) -> None:
-    """Newest runs first: id, status, leads, rows, ignored."""
+    """Newest runs first: id, status, leads, rows, ignored, failed shards."""
     from common.backends import build_backends
 
     state = build_backends(_settings(backend)).state
     for run in state.list_runs(recipe, limit):
+        failed = len(run.get("failed_shards") or [])
         click.echo(
             f"{run.get('run_id', '?'):<48} {run.get('status', '?'):<10} "
             f"leads={run.get('leads', '-')} rows={run.get('rows', '-')} ignored={run.get('ignored', '-')}"
+            + (f" failed_shards={failed}" if failed else "")
         )
 
 
@@ -367,6 +409,10 @@ def runs_show(run_id: str, backend: str | None) -> None:
     if run is None:
         raise LeadRecoveryError("no such run", where=run_id)
     run["steps"] = state.list_steps(run_id)
+    if "failures" not in run:  # not reported yet: the failures are on the step marks
+        from common.steps.failures import failure_records
+
+        run["failures"] = failure_records(run_id, run["steps"])
     click.echo(yaml.safe_dump(run, sort_keys=False, allow_unicode=True))
     from common.observability.metrics import format_metrics, run_metrics
 
@@ -375,6 +421,63 @@ def runs_show(run_id: str, backend: str | None) -> None:
     click.echo(
         "\n".join("# " + line for line in ["metrics", *format_metrics(metrics).splitlines()])
     )
+
+
+def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    """``90s``, ``15m``, ``2h``, ``1d`` (or plain seconds) → seconds."""
+    if value is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = value.strip().lower()
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError as err:
+        raise click.BadParameter(
+            f"expected a duration like 30m, 2h or 900s, got {value!r}"
+        ) from err
+    if seconds < 0:
+        raise click.BadParameter("a duration cannot be negative")
+    return int(seconds)
+
+
+@runs.command("sweep")
+@click.option("--backend", type=click.Choice(["local", "gcp"]), help="Override LR_BACKEND.")
+@click.option(
+    "--older-than",
+    callback=_duration,
+    help="How long a shard must show no progress (and hold no live claim) to count as stuck, "
+    "e.g. 30m, 2h. Default: LR_SWEEP_GRACE_SECONDS (30m).",
+)
+@click.option("--limit", default=500, show_default=True, type=click.IntRange(min=1))
+@_friendly
+def runs_sweep(backend: str | None, older_than: int | None, limit: int) -> None:
+    """Finish runs stuck in `running`: fail their stuck shards so the report runs (`partial`).
+
+    Idempotent; prints what it did. In the cloud a Cloud Scheduler job runs it.
+    """
+    from datetime import timedelta
+
+    from common.steps.context import StepContext
+    from common.steps.sweep import sweep_runs
+
+    settings = _settings(backend)
+    ctx = StepContext.from_settings(settings)
+    grace = older_than if older_than is not None else settings.sweep_grace_seconds
+    actions = sweep_runs(ctx, older_than=timedelta(seconds=grace), limit=limit)
+    for action in actions:
+        click.echo(action.line())
+    if settings.backend == "local" and actions:
+        from common.local_runner import drain
+
+        drain(ctx)  # the local bus has no functions behind it: run the report here
+    touched = sorted({a.run_id for a in actions})
+    for run_id in touched:
+        run = ctx.backends.state.get_run(run_id) or {}
+        failed = len(run.get("failed_shards") or [])
+        click.echo(f"{run_id}  now {run.get('status', '?')} (failed shards: {failed})")
+    if not actions:
+        click.echo("nothing stuck")
 
 
 # ---------------------------------------------------------------------- clusters

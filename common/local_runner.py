@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -122,6 +123,64 @@ def run_recipe(
         for bar in bars.values():
             bar.close()
     return summarize_run(ctx, run_id, seconds=time.monotonic() - started)
+
+
+def dispatcher(
+    ctx: StepContext,
+    bus: InProcessBus,
+    *,
+    publish_time: datetime,
+    on_delivered: Callable[[str], None] | None = None,
+) -> Callable[[Delivery], None]:
+    """What the in-process bus calls for each message: deliver it as Pub/Sub would.
+
+    A step failing with anything but a `TerminalError` is redelivered with
+    backoff; on the last of `MAX_ATTEMPTS` the step records itself failed for
+    good (`runner.run_once`). A per-shard terminal failure is acknowledged (the
+    shard is counted and the run reports the others); a run-level one raises.
+    """
+    attempts: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def dispatch(delivery: Delivery) -> None:
+        if delivery.topic.endswith(chain.DEAD_LETTER_SUFFIX):
+            return  # the failure is on the step's mark; the summary reports it
+        step = step_for_topic(delivery.topic)
+        with lock:
+            attempt = attempts.get(delivery.message_id, 0) + 1
+        try:
+            deliver(
+                ctx,
+                step,
+                delivery.data,
+                message_id=delivery.message_id,
+                publish_time=publish_time,
+                attempt=attempt,
+                max_attempts=MAX_ATTEMPTS,
+            )
+        except TerminalError:
+            if not chain.BY_NAME[step].per_shard:
+                raise
+        except Exception:
+            with lock:
+                attempts[delivery.message_id] = attempt
+            if attempt >= MAX_ATTEMPTS:
+                raise
+            time.sleep(min(BACKOFF_S * 2 ** (attempt - 1), 30.0))
+            bus.redeliver(delivery)
+            return
+        if on_delivered is not None:
+            on_delivered(step)
+
+    return dispatch
+
+
+def drain(ctx: StepContext) -> None:
+    """Run whatever waits on the in-process bus (e.g. what `runs sweep` published) to the end."""
+    bus = ctx.backends.bus
+    if not isinstance(bus, InProcessBus):
+        raise TypeError("drain drives an InProcessBus")
+    bus.drain(dispatcher(ctx, bus, publish_time=datetime.now(UTC)))
 
 
 def summarize_run(ctx: StepContext, run_id: str, *, seconds: float | None = None) -> RunSummary:
