@@ -178,7 +178,8 @@ def _warehouse_factory(settings: Settings) -> Callable[[], Warehouse]:
     if kind == "auto":
         kind = "bigquery" if settings.backend == "gcp" else "duckdb"
     if kind == "duckdb":
-        root, staging = settings.warehouse_dir, settings.staging_dir
+        root = settings.warehouse_dir
+        staging = settings.staging_dir or settings.state_db.parent / "staging"
 
         def duckdb() -> Warehouse:
             from common.adapters.local.duckdb_warehouse import DuckDBWarehouse

@@ -54,10 +54,11 @@ class Settings(BaseSettings):
         description="Local runs: messages handled at once, as several function instances "
         "would (default: the CPU count, at most 4).",
     )
-    staging_dir: Path = Field(
-        Path(".lead-recovery/staging"),
+    staging_dir: Path | None = Field(
+        None,
         description="Local warehouse: where a run's conversations scan is staged as per-shard "
-        "Parquet (`<run_id>/_shard=N/`); removed when the run's report is written.",
+        "Parquet (`<run_id>/_shard=N/`), removed when the run's report is written; default: "
+        "`staging/` beside LR_STATE_DB.",
     )
     warehouse_dir: Path = Field(
         Path("data/sample"),

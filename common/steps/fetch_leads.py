@@ -6,6 +6,7 @@ import hashlib
 import io
 import logging
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from common import chain, layout
 from common.errors import DataError
 from common.messages import RunMessage, RunRequest, ShardMessage
 from common.ports import StepKey
-from common.ports.warehouse import StagedScan
+from common.ports.warehouse import ScanEstimate, StagedScan
 from common.processors.base import LEAD_KEY, MESSAGE_SCHEMA
 from common.recipe import Recipe
 from common.steps.context import StepContext
@@ -113,6 +114,66 @@ def stage_conversations(
             found=staged.columns,
         )
     return staged
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run of a recipe would read and make, found without starting it.
+
+    Attributes:
+        leads: Target leads (after de-duplication and ``--limit``).
+        shards: Shards the run would make.
+        shard_size: The recipe's leads per shard.
+        leads_read: What the leads query reads (BigQuery: bytes of a dry run).
+        conversations_read: What the one conversations scan would read
+            (BigQuery: bytes of a dry run; locally: the rows it returns).
+        maximum_bytes_billed: The cap every job would carry (None: no cap).
+    """
+
+    leads: int
+    shards: int
+    shard_size: int
+    leads_read: ScanEstimate | None
+    conversations_read: ScanEstimate | None
+    maximum_bytes_billed: int | None
+
+
+def plan_run(ctx: StepContext, request: RunRequest, *, now: datetime) -> RunPlan:
+    """`--dry-run`: read the leads, estimate the conversations scan, start nothing.
+
+    The leads query does run (its rows decide the shards); the conversations
+    SQL is only estimated: a BigQuery dry run (bytes, billed nothing), or a
+    count on DuckDB (rows).
+    """
+    recipe = ctx.recipe(request.recipe)
+    as_of = request.options.as_of or now
+    run_id = request.run_id or "dry-run"
+    job = job_options(ctx.settings, recipe, run_id=run_id, step="dry_run")
+    warehouse = ctx.backends.warehouse
+    params = {"as_of": as_of, "recipe": recipe.name}
+    leads_read = None
+    if recipe.leads_sql is not None and not request.options.skip_leads_query:
+        leads_read = warehouse.estimate(
+            recipe.leads_sql, params, where=recipe.where(recipe.meta.leads_sql), job=job
+        )
+    leads = _read_leads(ctx, recipe, request, as_of, run_id)
+    size = recipe.meta.shard_size
+    conversations_read = None
+    if leads.height:
+        conversations_read = warehouse.estimate(
+            recipe.conversations_sql,
+            {**params, "lead_keys": leads[LEAD_KEY].to_list()},
+            where=recipe.where(recipe.meta.conversations_sql),
+            job=job,
+        )
+    return RunPlan(
+        leads=leads.height,
+        shards=math.ceil(leads.height / size),
+        shard_size=size,
+        leads_read=leads_read,
+        conversations_read=conversations_read,
+        maximum_bytes_billed=job.maximum_bytes_billed,
+    )
 
 
 def fetch_leads(

@@ -12,7 +12,7 @@ import polars as pl
 
 from common import layout
 from common.calls.report_join import apply_call_outcomes, with_outcome_columns
-from common.errors import DataError, TerminalError, TransientError
+from common.errors import DataError, LeadRecoveryError, TerminalError, TransientError
 from common.messages import RunMessage, RunOptions
 from common.observability.metrics import resolve_model, run_metrics
 from common.ports import StepKey
@@ -211,4 +211,13 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         log.info("report written to %s", outputs["analysis"])
         return {"rows": kept.height, "ignored": ignored.height, "outputs": outputs}
 
-    return run_once(ctx, StepKey(message.run_id, STEP), work, recipe=message.recipe)
+    result = run_once(ctx, StepKey(message.run_id, STEP), work, recipe=message.recipe)
+    if result is not None:
+        # The run's staged conversations scan has served every shard: drop it (the
+        # shards' own copies stay under runs/<run_id>/). A crash before this line
+        # leaves it to expire (BigQuery table expiration; locally `runs/` pruning).
+        try:
+            ctx.backends.warehouse.drop_staged(message.run_id)
+        except LeadRecoveryError as err:
+            log.warning("could not drop the staged conversations scan: %s", err)
+    return result

@@ -194,13 +194,35 @@ class DuckDBWarehouse:
     def estimate(
         self, sql: str, params: Mapping[str, Any], *, where: str, job: JobOptions | None = None
     ) -> ScanEstimate:
-        """How many rows ``sql`` returns (DuckDB reads local files: bytes cost nothing)."""
-        duck_sql = transpile(sql, where=where)
-        bound = self._bind(sql, params, where=where)
+        """How many rows ``sql`` returns (DuckDB reads local files: bytes cost nothing).
+
+        ``@lead_keys`` is read as a joined table, as the staged scan reads it: a
+        100,000-element list bound to ``IN UNNEST(...)`` took 25 s to count here.
+        """
+        keys = params.get(LEAD_KEYS)
         with self._lock:
             con = self._connect()
             try:
-                row = con.execute(f"SELECT count(*) FROM ({duck_sql})", bound).fetchone()  # noqa: S608
+                if isinstance(keys, list | tuple):
+                    duck_sql, bound = self._scan(sql, params, where)
+                    con.register(
+                        RUN_LEADS,
+                        pa.table(
+                            {
+                                "lead_key": pa.array([str(k) for k in keys], pa.string()),
+                                "shard": pa.array([0] * len(keys), pa.int64()),
+                            }
+                        ),
+                    )
+                else:
+                    duck_sql, bound = (
+                        transpile(sql, where=where),
+                        self._bind(sql, params, where=where),
+                    )
+                rows = con.execute(f"SELECT count(*) FROM ({duck_sql})", bound).fetchall()  # noqa: S608
             except duckdb.Error as err:
                 raise DataError(f"query failed: {err}", where=where) from err
-        return ScanEstimate(rows=int(row[0]) if row else 0)
+            finally:
+                if isinstance(keys, list | tuple):
+                    con.unregister(RUN_LEADS)
+        return ScanEstimate(rows=int(rows[0][0]) if rows else 0)
