@@ -120,6 +120,19 @@ class CallsSection(_Strict):
     )
 
 
+class ReportSection(_Strict):
+    """How the report presents a run (docs/reports.md)."""
+
+    html_max_rows: int = Field(
+        3000,
+        ge=0,
+        le=50_000,
+        description="Leads embedded in the HTML report's table, the most urgent first "
+        "(docs/reports.md says which are); its summary and charts count every lead, and "
+        "the analysis CSV it links to has them all. About 0.8 KB of page per lead.",
+    )
+
+
 class RecipeMeta(_Strict):
     """`recipes/<name>/meta.yml`."""
 
@@ -154,6 +167,9 @@ class RecipeMeta(_Strict):
     gsheets: GSheets | None = None
     calls: CallsSection | None = Field(
         None, description="Join follow-up call outcomes onto the report and exclude finished leads."
+    )
+    report: ReportSection = Field(
+        default_factory=ReportSection, description="How the HTML report presents the run."
     )
     webhooks: list[WebhookSpec] = Field(
         default_factory=list, description="Signed POSTs of the run summary after each report."

@@ -18,9 +18,10 @@ import csv
 import hashlib
 import io
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import polars as pl
@@ -28,6 +29,9 @@ import polars as pl
 from common import layout
 from common.reporting.charts import ChartSpec, bars_for, choose_charts, render_svg
 from common.reporting.sinks import ReportContext
+
+if TYPE_CHECKING:
+    from common.recipe import Recipe
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%:z"
 """Same as the CSVs, so a cell reads the same in both."""
@@ -91,6 +95,7 @@ table.leads td.num{text-align:right;font-variant-numeric:tabular-nums}
 table.leads td.open{white-space:normal;overflow:visible;max-width:60ch}
 table.leads tbody tr:hover{background:#f3f7ff}
 .links a{margin-right:14px}
+.table-note{color:var(--muted);margin:0 0 4px}
 """
 
 _SCRIPT = """
@@ -189,6 +194,63 @@ CSP = (
     f"script-src 'sha256-{_SCRIPT_HASH}'; img-src data:; base-uri 'none'; form-action 'none'"
 )
 """Only the report's own script runs; nothing is fetched from anywhere."""
+
+
+LAST_USER_HOURS = "HOURS_SINCE_LAST_USER_MESSAGE"
+LAST_MESSAGE_HOURS = "HOURS_SINCE_LAST_MESSAGE"
+
+
+@dataclass(frozen=True)
+class Urgency:
+    """The order that puts the leads to call first at the top (docs/reports.md)."""
+
+    column: str | None
+    """None: the analysis CSV's order (by lead key)."""
+    descending: bool = False
+
+    @property
+    def rule(self) -> str:
+        """The order in words, for the page."""
+        if self.column is None:
+            return "in the analysis CSV's order"
+        if self.descending:
+            return f"the most urgent first: highest {self.column} first"
+        return f"the most urgent first: lowest {self.column} first"
+
+
+def urgency(recipe: Recipe, frame: pl.DataFrame) -> Urgency:
+    """Which leads to call first, from the columns the report has.
+
+    1. A score, highest first: the LLM answer's first ``integer``/``number`` field
+       whose name contains ``score``, else the first numeric column whose name does
+       (``lead_score`` of the score mode).
+    2. Else hours since the lead's last message, lowest first: the lead who wrote
+       most recently is the warmest (``HOURS_SINCE_LAST_USER_MESSAGE``, else
+       ``HOURS_SINCE_LAST_MESSAGE``).
+    3. Else the CSV's order.
+    """
+    numeric = [c for c, t in frame.schema.items() if t.is_numeric()]
+    schema = recipe.llm.output_schema if recipe.llm is not None else {}
+    fields = [n for n, spec in schema.items() if spec.type in ("integer", "number")]
+    for name in [*fields, *numeric]:
+        if name in numeric and "score" in name.lower():
+            return Urgency(name, descending=True)
+    for name in (LAST_USER_HOURS, LAST_MESSAGE_HOURS):
+        if name in numeric:
+            return Urgency(name)
+    return Urgency(None)
+
+
+def most_urgent(frame: pl.DataFrame, order: Urgency, limit: int) -> pl.DataFrame:
+    """The first ``limit`` rows of ``frame`` by ``order`` (empty values last; ties by the
+    hours since the last user message, then in the frame's order)."""
+    if order.column is None:
+        return frame.head(limit)
+    by, descending = [order.column], [order.descending]
+    if order.column != LAST_USER_HOURS and LAST_USER_HOURS in frame.columns:
+        by.append(LAST_USER_HOURS)
+        descending.append(False)
+    return frame.sort(by, descending=descending, nulls_last=True, maintain_order=True).head(limit)
 
 
 def cell_rows(frame: pl.DataFrame) -> list[list[str]]:
@@ -306,16 +368,26 @@ def _filter_columns(charts: Sequence[ChartSpec], analysis: pl.DataFrame) -> list
     return [n for n in names if n in analysis.columns]
 
 
-def _table(analysis: pl.DataFrame, filters: Sequence[str], cells: list[list[str]]) -> str:
+def _table(
+    analysis: pl.DataFrame,
+    shown_rows: pl.DataFrame,
+    filters: Sequence[str],
+    order: Urgency,
+    full_csv: str | None,
+) -> str:
+    """The table of ``shown_rows``, with filters offering the values of every row."""
     columns = analysis.columns
+    cells = cell_rows(shown_rows)
     numeric = {c for c, t in analysis.schema.items() if t.is_numeric()}
     index = {c: i for i, c in enumerate(columns)}
     selects = []
     for name in filters:
         i = index[name]
-        values = sorted({row[i] for row in cells})
-        if len(values) > MAX_FILTER_OPTIONS:
+        # Values of every lead, not only the embedded ones: a chart bar filters on any.
+        distinct = analysis.select(name).unique()
+        if distinct.height > MAX_FILTER_OPTIONS:
             continue
+        values = sorted({row[0] if row else "" for row in cell_rows(distinct)})  # null: no field
         options = "".join(
             f'<option value="{escape(v)}">{escape(v) if v else "(empty)"}</option>' for v in values
         )
@@ -326,6 +398,16 @@ def _table(analysis: pl.DataFrame, filters: Sequence[str], cells: list[list[str]
         )
     total = len(cells)
     shown = min(total, PAGE_SIZE)
+    where = (
+        f" Every lead is in the {_output_link(full_csv, 'analysis CSV')}."
+        if full_csv and total < analysis.height
+        else ""
+    )
+    note = (
+        f'<p class="table-note" id="table-note"><span id="embedded">{total:,}</span> of '
+        f'<span id="all-leads">{analysis.height:,}</span> leads shown, '
+        f"{escape(order.rule)}.{where}</p>"
+    )
     tools = (
         '<div class="tools">'
         '<input type="search" id="search" placeholder="Search every column…" '
@@ -336,8 +418,10 @@ def _table(analysis: pl.DataFrame, filters: Sequence[str], cells: list[list[str]
         f' <button type="button" id="more"{"" if total > shown else " hidden"}>Show all</button>'
         "</span></div>"
     )
+    sorted_by = {order.column: "descending" if order.descending else "ascending"}
     head = "".join(
-        f'<th data-type="{"num" if c in numeric else "text"}" aria-sort="none">'
+        f'<th data-type="{"num" if c in numeric else "text"}" '
+        f'aria-sort="{sorted_by.get(c, "none")}">'
         f'<button type="button">{escape(c)}</button></th>'
         for c in columns
     )
@@ -352,7 +436,7 @@ def _table(analysis: pl.DataFrame, filters: Sequence[str], cells: list[list[str]
         for r, row in enumerate(cells)
     )
     return (
-        f'{tools}<div class="table-wrap"><table class="leads" id="leads" data-page="{PAGE_SIZE}">'
+        f'{note}{tools}<div class="table-wrap"><table class="leads" id="leads" data-page="{PAGE_SIZE}">'
         f"<thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table></div>"
     )
 
@@ -382,8 +466,14 @@ def render_report(
     charts: Sequence[ChartSpec],
     links: Mapping[str, str],
     generated_at: datetime,
+    max_rows: int | None = None,
+    order: Urgency | None = None,
+    full_csv: str | None = None,
 ) -> str:
     """The report page.
+
+    The summary and the charts count every row of ``analysis``; the table embeds
+    at most ``max_rows`` of them, the first by ``order``, and says so.
 
     Args:
         title: The recipe's name.
@@ -394,11 +484,17 @@ def render_report(
         charts: What to chart (`choose_charts`).
         links: Label → relative link (the CSVs next to the page).
         generated_at: Shown on the one line that differs between two renders.
+        max_rows: Rows embedded in the table (None: all).
+        order: Which rows come first (None: the frame's order).
+        full_csv: Relative link to the CSV holding every row (named on the page
+            when the table holds fewer).
 
     Returns:
         A complete HTML document (UTF-8 text).
     """
-    cells = cell_rows(analysis)
+    order = order or Urgency(None)
+    limit = analysis.height if max_rows is None else max_rows
+    shown_rows = most_urgent(analysis, order, limit)
     filters = _filter_columns(charts, analysis)
     link_html = "".join(_output_link(href, label) for label, href in links.items())
     run_id = str(run.get("run_id", ""))
@@ -416,7 +512,7 @@ def render_report(
         f"<main><h2>Run summary</h2>{_summary(run, analysis, ignored)}"
         f'<p class="links">{link_html}</p>'
         f"{_charts(charts, analysis)}"
-        f"<h2>Leads</h2>{_table(analysis, filters, cells)}</main>\n"
+        f"<h2>Leads</h2>{_table(analysis, shown_rows, filters, order, full_csv)}</main>\n"
         f"<script>{_SCRIPT}</script></body></html>\n"
     )
 
@@ -448,6 +544,9 @@ class HtmlReportSink:
             charts=charts,
             links={"Analysis CSV": f"{recipe.name}_analysis.csv", "Ignored CSV": "ignored.csv"},
             generated_at=context.now,
+            max_rows=recipe.meta.report.html_max_rows,
+            order=urgency(recipe, context.analysis),
+            full_csv=f"{recipe.name}_analysis.csv",
         ).encode("utf-8")
         key = layout.output_key(recipe.name, context.stamp, "report.html")
         context.blobs.put_bytes(key, page, "text/html; charset=utf-8")

@@ -14,7 +14,15 @@ import pytest
 from common.adapters.local.folder_blobstore import FolderBlobStore
 from common.recipe import Recipe, load_recipe
 from common.reporting.charts import ChartSpec, bars_for, choose_charts
-from common.reporting.html import PAGE_SIZE, HtmlReportSink, relocate_links, render_report
+from common.reporting.html import (
+    PAGE_SIZE,
+    HtmlReportSink,
+    Urgency,
+    most_urgent,
+    relocate_links,
+    render_report,
+    urgency,
+)
 from common.reporting.sinks import ReportContext
 from common.settings import Settings
 
@@ -162,6 +170,80 @@ def test_large_tables_draw_one_page_and_count_every_row(stall: Recipe) -> None:
     assert (
         f'<span id="matches">{n}</span>' in page and f'<span id="shown">{PAGE_SIZE}</span>' in page
     )
+
+
+def _big(n: int) -> pl.DataFrame:
+    """``n`` leads: scores cycling 0-99, half stalled, half active, the last one `rare`."""
+    return pl.DataFrame(
+        {
+            "lead_key": [f"k{i:06d}" for i in range(n)],
+            "conversation_state": ["stalled", "active"] * (n // 2 - 1) + ["stalled", "rare"],
+            "HOURS_SINCE_LAST_USER_MESSAGE": [(i * 7) % 500 for i in range(n)],
+            "recovery_score": [(i * 37) % 100 for i in range(n)],
+        }
+    )
+
+
+def test_a_capped_table_holds_the_most_urgent_rows_and_counts_every_lead(stall: Recipe) -> None:
+    frame = _big(5000)
+    order = urgency(stall, frame)
+    assert order == Urgency("recovery_score", descending=True)
+    page = render_report(
+        title="stall_reasons",
+        description="",
+        run={"run_id": "r", "status": "succeeded"},
+        analysis=frame,
+        ignored=pl.DataFrame({"lead_key": [], "ignore_reason": []}),
+        charts=choose_charts(stall, frame),
+        links={"Analysis CSV": "stall_reasons_analysis.csv"},
+        generated_at=WHEN,
+        max_rows=120,
+        order=order,
+        full_csv="stall_reasons_analysis.csv",
+    )
+    tbody = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert tbody.count("<tr") == 120
+    # The summary and the charts count all 5,000 leads.
+    assert 'Leads in report</div><div class="v">5,000<' in page
+    assert ">2500 · " in page and ">2499 · " in page  # the `stalled` and `active` bars
+    # The embedded rows are the highest scores (ties: the most recent user message, then key).
+    best = frame.sort(
+        ["recovery_score", "HOURS_SINCE_LAST_USER_MESSAGE", "lead_key"],
+        descending=[True, False, False],
+    ).head(120)
+    keys = re.findall(r"<tr><td>(k\d+)</td>|<tr hidden><td>(k\d+)</td>", tbody)
+    assert [a or b for a, b in keys] == best["lead_key"].to_list()
+    assert 'aria-sort="descending"><button type="button">recovery_score<' in page
+    note = re.search(r'<p class="table-note" id="table-note">(.*?)</p>', page)
+    assert note and re.sub(r"<[^>]+>", "", note.group(1)) == (
+        "120 of 5,000 leads shown, the most urgent first: highest recovery_score first. "
+        "Every lead is in the analysis CSV."
+    )
+    assert '<a data-output href="stall_reasons_analysis.csv">analysis CSV</a>' in note.group(1)
+    # A filter offers values of leads that are not embedded (a chart bar filters on them).
+    assert '<option value="rare">' in page
+
+
+def test_which_leads_come_first(stall: Recipe, demo: Recipe) -> None:
+    score_mode = load_recipe("lead_scoring", RECIPES)
+    scored = pl.DataFrame({"lead_key": ["a"], "lead_score": [3], "HOURS_SINCE_LAST_MESSAGE": [1]})
+    assert urgency(score_mode, scored) == Urgency("lead_score", descending=True)
+    hours = _big(4).drop("recovery_score")
+    assert urgency(stall, hours) == Urgency("HOURS_SINCE_LAST_USER_MESSAGE")
+    assert urgency(demo, _frame().drop("recovery_score")) == Urgency("HOURS_SINCE_LAST_MESSAGE")
+    assert urgency(demo, pl.DataFrame({"lead_key": ["a"]})) == Urgency(None)
+    # Empty scores go last, whatever the direction.
+    frame = pl.DataFrame({"lead_key": ["a", "b", "c"], "recovery_score": [None, 5, 90]})
+    order = urgency(stall, frame)
+    assert most_urgent(frame, order, 3)["lead_key"].to_list() == ["c", "b", "a"]
+
+
+def test_the_recipe_sets_how_many_rows_are_embedded(demo: Recipe) -> None:
+    assert demo.meta.report.html_max_rows == 3000
+    meta = demo.meta.model_dump() | {"report": {"html_max_rows": 50}}
+    assert type(demo.meta).model_validate(meta).report.html_max_rows == 50
+    with pytest.raises(ValueError, match="html_max_row"):
+        type(demo.meta).model_validate(demo.meta.model_dump() | {"report": {"html_max_row": 5}})
 
 
 def test_sink_writes_the_run_page_and_links_its_csvs(tmp_path: Path, demo: Recipe) -> None:
