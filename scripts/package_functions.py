@@ -60,7 +60,10 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold: no build time l
 LOCAL_ONLY = frozenset({"duckdb", "click", "tqdm"})
 # Dependencies only some functions need (canonical names).
 ONLY_FOR: dict[str, frozenset[str]] = {
-    "google-cloud-bigquery": frozenset({"fetch_leads", "fetch_conversations"}),
+    # fetch-leads runs the leads query and stages the run's scan; fetch-conversations
+    # reads its shard of it (Storage Read API); report drops the staged tables.
+    "google-cloud-bigquery": frozenset({"fetch_leads", "fetch_conversations", "report"}),
+    "google-cloud-bigquery-storage": frozenset({"fetch_conversations"}),
     # The LLM users: summarize's folder serves `summarize` and `summarize-http`;
     # cluster names its clusters with the LLM.
     "openai": frozenset({"summarize", "cluster"}),

@@ -120,8 +120,10 @@ def test_requirements_are_pinned_and_only_what_each_function_needs(
         # tqdm is ours only for the CLI's bars, but huggingface-hub (the cluster
         # step's tokenizers) needs it too.
         assert ("tqdm" in lowered) == (name == "cluster"), f"{name}: tqdm"
-        queries = name in ("fetch_leads", "fetch_conversations")
+        queries = name in ("fetch_leads", "fetch_conversations", "report")  # report drops
         assert ("google-cloud-bigquery" in lowered) == queries, name
+        reads_shards = name == "fetch_conversations"  # the Storage Read API
+        assert ("google-cloud-bigquery-storage" in lowered) == reads_shards, name
         for dist, version in pins.items():
             assert metadata.version(dist) == version, f"{name}: {dist} pinned off the tests' env"
 
