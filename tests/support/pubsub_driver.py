@@ -5,6 +5,12 @@ into the CloudEvents Eventarc would send and posted to the real function
 handlers through functions-framework's app, so the code path is the one a
 Cloud Function runs. The driver can deliver each message several times and in
 shuffled order, to prove the steps idempotent.
+
+With ``max_delivery_attempts`` it also plays a dead-letter policy: each
+delivery carries ``deliveryAttempt`` (1, 2, ...), a failed message is nacked so
+it comes back at once, and after that many failed rounds it is acknowledged
+(dead-lettered). With ``raw_push`` it posts the wrapped push JSON our push
+subscriptions send (functions-framework converts it), not a CloudEvent.
 """
 
 from __future__ import annotations
@@ -41,9 +47,20 @@ class Pulled:
 class ChainDriver:
     """Topics, subscriptions and function apps for one test's chain."""
 
-    def __init__(self, project: str, prefix: str) -> None:
+    def __init__(
+        self,
+        project: str,
+        prefix: str,
+        *,
+        max_delivery_attempts: int | None = None,
+        raw_push: bool = False,
+    ) -> None:
         self.project = project
         self.prefix = prefix
+        self.max_delivery_attempts = max_delivery_attempts
+        self.raw_push = raw_push
+        self.failed_rounds: dict[str, int] = {}  # message id -> rounds it failed
+        self.dead_lettered: list[Pulled] = []
         self.publisher = pubsub_v1.PublisherClient()
         self.subscriber = pubsub_v1.SubscriberClient()
         self.subscriptions: dict[str, str] = {}
@@ -60,6 +77,14 @@ class ChainDriver:
                 pass
             self.subscriber.create_subscription(name=sub, topic=topic, ack_deadline_seconds=60)
             self.subscriptions[stage.name] = sub
+            if max_delivery_attempts is not None:  # as infra/pubsub.tf: where steps dead-letter
+                dead = self.publisher.topic_path(
+                    project, prefix + chain.dead_letter_topic(stage.topic)
+                )
+                try:
+                    self.publisher.create_topic(name=dead)
+                except gexc.AlreadyExists:
+                    pass
 
     def app(self, step: str) -> Any:
         """The functions-framework test client of a step's Cloud Function."""
@@ -100,6 +125,11 @@ class ChainDriver:
 
     def deliver(self, pulled: Pulled) -> int:
         """POST the message as a Pub/Sub CloudEvent to its function; returns the HTTP status."""
+        attempt = (
+            self.failed_rounds.get(pulled.message_id, 0) + 1
+            if self.max_delivery_attempts is not None
+            else None
+        )
         event = {
             "specversion": "1.0",
             "type": "google.cloud.pubsub.topic.v1.messagePublished",
@@ -117,7 +147,9 @@ class ChainDriver:
                 "subscription": pulled.subscription,
             },
         }
-        if pulled.step == "fetch_leads":
+        if attempt is not None:
+            event["data"]["deliveryAttempt"] = attempt  # type: ignore[index]
+        if pulled.step == "fetch_leads" or self.raw_push:
             response = self.app(pulled.step).post("/", json=event["data"])
         else:
             response = self.app(pulled.step).post(
@@ -163,4 +195,18 @@ class ChainDriver:
             for pulled in batch:
                 if ok[pulled.ack_id]:
                     self.ack(pulled)
+                elif self.max_delivery_attempts is not None:
+                    failed = self.failed_rounds.get(pulled.message_id, 0) + 1
+                    self.failed_rounds[pulled.message_id] = failed
+                    if failed >= self.max_delivery_attempts:
+                        self.dead_lettered.append(pulled)  # as Pub/Sub's dead-letter policy
+                        self.ack(pulled)
+                    else:
+                        self.subscriber.modify_ack_deadline(  # nack: redeliver now
+                            request={
+                                "subscription": pulled.subscription,
+                                "ack_ids": [pulled.ack_id],
+                                "ack_deadline_seconds": 0,
+                            }
+                        )
         raise AssertionError("the chain did not go idle")
