@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from pydantic import BaseModel
@@ -12,4 +13,13 @@ class Bus(Protocol):
 
     def publish(self, topic: str, message: BaseModel) -> str:
         """Publish ``message`` (JSON) on ``topic``; returns the message id once accepted."""
+        ...
+
+    def publish_many(self, topic: str, messages: Sequence[BaseModel]) -> list[str]:
+        """Publish every message on ``topic``, waiting once for all of them (a fan-out).
+
+        Returns the message ids in order. A failure after some were accepted
+        raises; the caller's redelivery publishes them all again, which the
+        consumers' claims make harmless.
+        """
         ...

@@ -6,6 +6,7 @@ import hashlib
 import io
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,8 @@ from common.steps.runner import run_once
 
 log = logging.getLogger(__name__)
 STEP = "fetch_leads"
+WRITE_THREADS = 8
+"""Leads shards written at once."""
 
 
 def derive_run_id(recipe: str, event_id: str, event_time: datetime) -> str:
@@ -215,11 +218,18 @@ def fetch_leads(
         leads = _read_leads(ctx, recipe, request, as_of, run_id)
         size = recipe.meta.shard_size
         shard_count = math.ceil(leads.height / size)
-        for index in range(shard_count):
-            write_frame(
-                ctx.backends.blobs,
-                layout.shard_key(run_id, "leads", index),
-                leads.slice(index * size, size),
+        # Object stores answer in tens of milliseconds: write the shards side by side
+        # (2,000 shards one after another would take over a minute on Cloud Storage).
+        with ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="leads") as pool:
+            list(
+                pool.map(
+                    lambda index: write_frame(
+                        ctx.backends.blobs,
+                        layout.shard_key(run_id, "leads", index),
+                        leads.slice(index * size, size),
+                    ),
+                    range(shard_count),
+                )
             )
         scan: dict[str, Any] = {}
         if shard_count:
@@ -238,17 +248,19 @@ def fetch_leads(
                 chain.BY_NAME["report"].topic,
                 RunMessage(run_id=run_id, recipe=recipe.name, options=options),
             )
-        for index in range(shard_count):
-            ctx.backends.bus.publish(
-                nxt.topic,
+        ctx.backends.bus.publish_many(
+            nxt.topic,
+            [
                 ShardMessage(
                     run_id=run_id,
                     recipe=recipe.name,
                     shard_index=index,
                     shard_count=shard_count,
                     options=options,
-                ),
-            )
+                )
+                for index in range(shard_count)
+            ],
+        )
         return {"leads": leads.height, "shards": shard_count, **scan}
 
     run_once(ctx, StepKey(run_id, STEP), work, recipe=request.recipe)

@@ -127,6 +127,17 @@ def test_every_message_arrives_once_with_distinct_ids(bus_and_receiver: tuple[Bu
     assert indexes == [0, 1, 2]
 
 
+def test_publish_many_delivers_every_message_once(bus_and_receiver: tuple[Bus, Any]) -> None:
+    bus, receiver = bus_and_receiver
+    receiver.subscribe(TOPIC)
+    ids = bus.publish_many(TOPIC, [_shard(i) for i in range(25)])
+    assert len(ids) == len(set(ids)) == 25
+    got = receiver.receive(TOPIC, 25)
+    assert sorted(decode(ShardMessage, r.data, where=TOPIC).shard_index for r in got) == list(
+        range(25)
+    )
+
+
 def test_topics_are_separate(bus_and_receiver: tuple[Bus, Any]) -> None:
     bus, receiver = bus_and_receiver
     receiver.subscribe(TOPIC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
@@ -40,6 +40,10 @@ class InProcessBus:
             self._queue.append(delivery)
             self.published.append(delivery)
         return delivery.message_id
+
+    def publish_many(self, topic: str, messages: Sequence[BaseModel]) -> list[str]:
+        """Enqueue every message, in order."""
+        return [self.publish(topic, m) for m in messages]
 
     def redeliver(self, delivery: Delivery) -> None:
         """Queue a delivery again (what Pub/Sub does after a nack), same message id."""
