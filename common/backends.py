@@ -190,11 +190,21 @@ def _warehouse_factory(settings: Settings) -> Callable[[], Warehouse]:
     if kind == "bigquery":
         project = settings.gcp_project
         location, page_size = settings.bigquery_location, settings.bigquery_page_size
+        staging_dataset = settings.bigquery_staging_dataset
+        api_endpoint = settings.bigquery_api_endpoint
+        storage_endpoint = settings.bigquery_storage_endpoint
 
         def bigquery() -> Warehouse:
             from common.adapters.gcp.bigquery_warehouse import BigQueryWarehouse
 
-            return BigQueryWarehouse(project, location=location, page_size=page_size)
+            return BigQueryWarehouse(
+                project,
+                location=location,
+                page_size=page_size,
+                staging_dataset=staging_dataset,
+                api_endpoint=api_endpoint,
+                storage_endpoint=storage_endpoint,
+            )
 
         return bigquery
     raise ConfigError(

@@ -83,6 +83,18 @@ class Settings(BaseSettings):
         description="Dataset holding each run's staged leads and conversations scan (tables "
         "expire on their own; Terraform creates it with a default table expiration).",
     )
+    bigquery_api_endpoint: str | None = Field(
+        None,
+        description="Send BigQuery REST calls to this URL without credentials (tests and "
+        "emulators, e.g. `http://127.0.0.1:9050`); unset: Google's endpoint with the "
+        "default credentials.",
+    )
+    bigquery_storage_endpoint: str | None = Field(
+        None,
+        description="`host:port` of a BigQuery Storage Read API to reach over plain gRPC "
+        "without credentials (tests and emulators); unset: Google's, with the default "
+        "credentials.",
+    )
     firestore_database: str = Field("(default)", description="Firestore database id.")
     firestore_collection_prefix: str = Field(
         "", description="Prefix for Firestore collection names (isolates tests and environments)."

@@ -78,6 +78,7 @@ def test_gcp_gives_the_google_adapters_without_network(tmp_path: Path) -> None:
         bucket="bkt",
         bigquery_location="EU",
         bigquery_page_size=1000,
+        bigquery_staging_dataset="lr_stage",
         firestore_database="lr",
         firestore_collection_prefix="dev_",
         topic_prefix="dev-",
@@ -86,6 +87,7 @@ def test_gcp_gives_the_google_adapters_without_network(tmp_path: Path) -> None:
     assert isinstance(backends.warehouse, BigQueryWarehouse)
     assert (backends.warehouse.project, backends.warehouse.location) == ("proj-1", "EU")
     assert backends.warehouse.page_size == 1000
+    assert backends.warehouse.staging_dataset == "lr_stage"
     assert isinstance(backends.blobs, GCSBlobStore)
     assert backends.blobs.url("runs/x") == "gs://bkt/runs/x"
     assert isinstance(backends.state, FirestoreStateStore)
