@@ -65,6 +65,7 @@ bench: setup ## Benchmarks (prints their figures)
 	$(BIN)/python benchmarks/processors/run.py
 	$(BIN)/python benchmarks/summarize/run.py
 	$(BIN)/python benchmarks/cold_start/run.py
+	$(BIN)/python benchmarks/scale/run.py
 
 clean: ## Remove generated data, outputs and local state
 	rm -rf data/sample output_run runs .lead-recovery
