@@ -19,6 +19,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     for name in list(os.environ):
         if name.startswith("LR_"):
             monkeypatch.delenv(name)
+    # The local warehouse stages each run's scan beside the state DB, which a test
+    # using the defaults would put in the repository's .lead-recovery/.
+    monkeypatch.setenv("LR_STAGING_DIR", str(tmp_path_factory.mktemp("staging")))
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

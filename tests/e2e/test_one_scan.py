@@ -58,7 +58,8 @@ def test_a_run_reads_its_conversations_with_one_scan(twenty_shards: StepContext)
     run = ctx.backends.state.get_run(summary.run_id)
     assert run["scan"]["messages"] == summary.messages > 0
     # The report drops the staged scan: nothing is left for the next run to trip on.
-    assert not (Path(ctx.settings.state_db).parent / "staging" / summary.run_id).exists()
+    assert spy.real.staging_dir == ctx.settings.staging_dir
+    assert not (spy.real.staging_dir / summary.run_id).exists()
 
 
 def test_dry_run_prints_reads_and_shards_and_starts_nothing(
