@@ -228,3 +228,29 @@ def handle_analyze(request: Any) -> tuple[str, int, dict[str, str]]:
 
     with log_context(step="summarize_http"):
         return handle_analyze_http(request, context())
+
+
+def handle_sweep_http(
+    request: Any, ctx: StepContext | None = None
+) -> tuple[str, int, dict[str, str]]:
+    """The sweeper behind Cloud Scheduler: fail and count the stuck shards of running runs.
+
+    Answers 200 with ``{"actions": [...]}``; 405 for non-POST; 503 when the
+    state store is unavailable (the next scheduled call tries again).
+    """
+    from datetime import timedelta
+
+    from common.steps.sweep import sweep_runs
+
+    headers = {"Content-Type": "application/json"}
+    if request.method != "POST":
+        return json.dumps({"error": "use POST"}), 405, headers
+    ctx = ctx or context()
+    with log_context(step="sweep"):
+        try:
+            actions = sweep_runs(
+                ctx, older_than=timedelta(seconds=ctx.settings.sweep_grace_seconds)
+            )
+        except TransientError as err:
+            return json.dumps({"error": str(err)}), 503, headers
+    return json.dumps({"actions": [a.line() for a in actions]}), 200, headers

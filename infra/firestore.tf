@@ -46,3 +46,21 @@ resource "google_firestore_index" "runs_by_recipe" {
     order      = "DESCENDING"
   }
 }
+
+# The sweeper's query (FirestoreStateStore.list_runs(status=...)): runs with
+# status == "running", newest first.
+resource "google_firestore_index" "runs_by_status" {
+  project    = var.project_id
+  database   = local.firestore_database
+  collection = "${var.firestore_collection_prefix}runs"
+
+  fields {
+    field_path = "status"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "_created_at"
+    order      = "DESCENDING"
+  }
+}

@@ -111,6 +111,44 @@ resource "google_project_iam_member" "bigquery_data_viewer" {
   member  = google_service_account.fn[each.key].member
 }
 
+# -- the staging dataset: one scan per run (bigquery.tf) --------------------------------
+
+# fetch-leads creates and overwrites the run's staged tables in the staging
+# dataset only (load job of the leads, the scan's destination table, their
+# expiration). dataEditor on this one dataset, which holds nothing else.
+resource "google_bigquery_dataset_iam_member" "staging_writer" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.staging.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = google_service_account.fn["fetch_leads"].member
+}
+
+# fetch-conversations reads its shard of the staged scan: table data of the
+# staging dataset only...
+resource "google_bigquery_dataset_iam_member" "staging_reader" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.staging.dataset_id
+  role       = "roles/bigquery.dataViewer"
+  member     = google_service_account.fn["fetch_conversations"].member
+}
+
+# ...through Storage Read API sessions (billed to this project); the role
+# grants no table data by itself.
+resource "google_project_iam_member" "read_session_user" {
+  project = var.project_id
+  role    = "roles/bigquery.readSessionUser"
+  member  = google_service_account.fn["fetch_conversations"].member
+}
+
+# The report drops the run's staged tables. No predefined role deletes tables
+# without also writing them: dataEditor, on the staging dataset only.
+resource "google_bigquery_dataset_iam_member" "staging_dropper" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.staging.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = google_service_account.fn["report"].member
+}
+
 # -- the LLM users: summarize, summarize_http, cluster ---------------------------------
 
 # Call Gemini on Vertex AI with the service account when no API key is set.
@@ -153,6 +191,22 @@ resource "google_cloud_run_service_iam_member" "push_invoker" {
   service  = google_cloudfunctions2_function.fn[each.key].name
   role     = "roles/run.invoker"
   member   = google_service_account.pubsub_push.member
+}
+
+resource "google_service_account" "scheduler" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}lr-scheduler"
+  display_name = "Lead Recovery Cloud Scheduler"
+  description  = "Identity in the OIDC token of the runs-sweep Cloud Scheduler job."
+}
+
+# The runs-sweep job calls the sweep function, and nothing else.
+resource "google_cloud_run_service_iam_member" "sweep_invoker" {
+  project  = var.project_id
+  location = var.region
+  service  = google_cloudfunctions2_function.fn["sweep"].name
+  role     = "roles/run.invoker"
+  member   = google_service_account.scheduler.member
 }
 
 # People and groups who start runs with `gcloud functions call fetch-leads`.

@@ -24,6 +24,10 @@ locals {
     LR_RECIPES_DIR                 = "recipes" # shipped inside every zip
     LR_LOG_FORMAT                  = "json"
     LR_LOG_LEVEL                   = var.log_level
+    # The push subscriptions' limit: a step failing on that delivery records
+    # itself failed for good, so its shard is counted and the run ends.
+    LR_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
+    LR_SWEEP_GRACE_SECONDS   = tostring(var.sweep_grace_seconds)
   }
 
   function_env = {
@@ -36,6 +40,7 @@ locals {
       },
       spec.warehouse ? { LR_WAREHOUSE = "bigquery" } : {},
       spec.warehouse && var.bigquery_location != null ? { LR_BIGQUERY_LOCATION = var.bigquery_location } : {},
+      lookup(local.bigquery_env, f, {}), # bigquery.tf: the staging dataset, the bytes cap
       spec.vertex ? {
         LR_GEMINI_LOCATION    = var.gemini_location
         LR_LLM_CACHE_TTL_DAYS = tostring(var.cache_ttl_days)

@@ -23,3 +23,31 @@ resource "google_cloud_scheduler_job" "recipe" {
 
   depends_on = [google_project_service.enabled]
 }
+
+# The sweeper: every few minutes, Cloud Scheduler calls the `sweep` function
+# (OIDC token of its own service account), which finishes runs whose shards are
+# stuck past their lease (common/steps/sweep.py, `lead-recovery runs sweep`).
+resource "google_cloud_scheduler_job" "sweep" {
+  project     = var.project_id
+  region      = local.scheduler_region
+  name        = "${var.name_prefix}runs-sweep"
+  description = "Finishes runs stuck in running (shards stuck past their lease end failed, the run partial)."
+  schedule    = var.sweep_schedule
+  time_zone   = "Etc/UTC"
+  paused      = var.schedules_paused
+
+  http_target {
+    http_method = "POST"
+    uri         = google_cloudfunctions2_function.fn["sweep"].service_config[0].uri
+
+    oidc_token {
+      service_account_email = google_service_account.scheduler.email
+    }
+  }
+
+  retry_config {
+    retry_count = 0 # the next scheduled call is the retry
+  }
+
+  depends_on = [google_project_service.enabled]
+}

@@ -159,6 +159,28 @@ variable "max_delivery_attempts" {
   }
 }
 
+variable "sweep_schedule" {
+  description = "Cron (UTC) of the Cloud Scheduler job that calls the sweep function: finishes runs whose shards are stuck past their lease (README, Operations)."
+  type        = string
+  default     = "*/15 * * * *"
+
+  validation {
+    condition     = length(split(" ", trimspace(var.sweep_schedule))) == 5
+    error_message = "sweep_schedule must be a five-field cron expression such as \"*/15 * * * *\"."
+  }
+}
+
+variable "sweep_grace_seconds" {
+  description = "How long a shard may show no progress (and hold no live claim) before the sweeper fails it as stuck (LR_SWEEP_GRACE_SECONDS); above the retry backoff so a pending redelivery is not pre-empted."
+  type        = number
+  default     = 1800
+
+  validation {
+    condition     = var.sweep_grace_seconds >= 600 && floor(var.sweep_grace_seconds) == var.sweep_grace_seconds
+    error_message = "sweep_grace_seconds must be whole seconds, at least 600 (the longest retry backoff)."
+  }
+}
+
 variable "retry_minimum_backoff" {
   description = "Shortest wait before Pub/Sub redelivers a message a function failed (e.g. \"10s\")."
   type        = string
@@ -206,7 +228,7 @@ variable "function_overrides" {
   default = {}
 
   validation {
-    condition     = alltrue([for f in keys(var.function_overrides) : contains(["fetch_leads", "fetch_conversations", "process", "summarize", "summarize_http", "cluster", "report", "call_webhook"], f)])
+    condition     = alltrue([for f in keys(var.function_overrides) : contains(["fetch_leads", "fetch_conversations", "process", "summarize", "summarize_http", "cluster", "report", "call_webhook", "sweep"], f)])
     error_message = "function_overrides keys must be functions: fetch_leads, fetch_conversations, process, summarize, summarize_http, cluster, report, call_webhook."
   }
 
@@ -305,6 +327,40 @@ variable "bigquery_datasets" {
   validation {
     condition     = alltrue([for d in var.bigquery_datasets : can(regex("^[A-Za-z0-9_]{1,1024}$", d))])
     error_message = "bigquery_datasets must be dataset ids (letters, digits, underscores)."
+  }
+}
+
+variable "bigquery_staging_dataset" {
+  description = "Dataset (in project_id, created here) of each run's staged leads and conversations scan (LR_BIGQUERY_STAGING_DATASET)."
+  type        = string
+  default     = "lead_recovery_staging"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_]{1,1024}$", var.bigquery_staging_dataset))
+    error_message = "bigquery_staging_dataset must be a dataset id (letters, digits, underscores)."
+  }
+}
+
+variable "bigquery_staging_expiration_days" {
+  description = "Days a staged table lives when no report drops it (the dataset's default table expiration)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.bigquery_staging_expiration_days >= 1 && var.bigquery_staging_expiration_days <= 30 && floor(var.bigquery_staging_expiration_days) == var.bigquery_staging_expiration_days
+    error_message = "bigquery_staging_expiration_days must be a whole number of days from 1 to 30."
+  }
+}
+
+variable "bigquery_maximum_bytes_billed" {
+  description = "Fail any BigQuery query job that would bill more bytes than this (LR_BIGQUERY_MAXIMUM_BYTES_BILLED; a recipe's maximum_bytes_billed overrides it); null: no cap."
+  type        = number
+  default     = null
+
+  validation {
+    # BigQuery bills at least 10 MB per query: a lower cap would refuse every query.
+    condition     = var.bigquery_maximum_bytes_billed == null ? true : var.bigquery_maximum_bytes_billed >= 10485760 && floor(var.bigquery_maximum_bytes_billed) == var.bigquery_maximum_bytes_billed
+    error_message = "bigquery_maximum_bytes_billed must be whole bytes, at least 10485760 (10 MiB, BigQuery's minimum bill per query), or null."
   }
 }
 

@@ -92,6 +92,15 @@ def code_publishes(step: str) -> set[str]:
     """
     topics: set[str] = set()
     recipes = [_stub(llm, clustering) for llm in (True, False) for clustering in (True, False)]
+    if step == "sweep":
+        # common/steps/sweep.py: counting a stuck shard may complete the fan-in
+        # (publishing the run-level stage after it), and a run whose run-level
+        # stage never started gets its message again: cluster or report.
+        for recipe in recipes:
+            stages = chain.enabled(recipe)
+            last = [s for s in stages if s.per_shard][-1]
+            topics.update(s.topic for s in stages[stages.index(last) + 1 :])
+        return topics
     for recipe in recipes:
         names = [s.name for s in chain.enabled(recipe)]
         if step not in names or step == names[-1]:
@@ -255,7 +264,7 @@ def test_push_subscriptions_retry_then_dead_letter(infra: Config) -> None:
 
 def test_publish_grants_match_what_the_code_publishes(chain_module: dict) -> None:
     for name, spec in chain_module["functions"].items():
-        expected = code_publishes(name) if spec["consumes"] else set()
+        expected = code_publishes(name) if spec["consumes"] or name == "sweep" else set()
         granted = set(spec["publishes"])
         assert expected <= granted, f"{name} publishes to {sorted(expected - granted)} ungranted"
         assert granted <= expected, f"{name} is granted {sorted(granted - expected)} it never uses"
@@ -375,10 +384,32 @@ def test_summary_cache_ttl_matches_the_adapter(infra: Config) -> None:
 def test_runs_index_matches_the_state_store_query(infra: Config) -> None:
     from common.adapters.gcp import firestore_state
 
-    index = infra.resource("google_firestore_index", "runs_by_recipe")
-    assert index["collection"] == "${var.firestore_collection_prefix}runs"
-    fields = [(f["field_path"], f["order"]) for f in blocks(index, "fields")]
-    assert fields == [("recipe", "ASCENDING"), (firestore_state.CREATED_AT, "DESCENDING")]
+    for name, field in (("runs_by_recipe", "recipe"), ("runs_by_status", "status")):
+        index = infra.resource("google_firestore_index", name)
+        assert index["collection"] == "${var.firestore_collection_prefix}runs"
+        fields = [(f["field_path"], f["order"]) for f in blocks(index, "fields")]
+        assert fields == [(field, "ASCENDING"), (firestore_state.CREATED_AT, "DESCENDING")]
+
+
+def test_sweep_job_calls_the_sweep_function(infra: Config, chain_module: dict) -> None:
+    """The sweeper runs in the cloud: a Scheduler job POSTs to the sweep function, authenticated."""
+    sweep = chain_module["functions"]["sweep"]
+    assert sweep["consumes"] is None
+    assert entry_points(REPO / "functions/sweep/main.py")["sweep"] == "http"
+    job = infra.resource("google_cloud_scheduler_job", "sweep")
+    assert job["schedule"] == "${var.sweep_schedule}"
+    target = blocks(job, "http_target")[0]
+    assert target["http_method"] == "POST"
+    assert 'google_cloudfunctions2_function.fn["sweep"]' in target["uri"]
+    oidc = blocks(target, "oidc_token")[0]
+    assert oidc["service_account_email"] == "${google_service_account.scheduler.email}"
+    invoker = infra.resource("google_cloud_run_service_iam_member", "sweep_invoker")
+    assert invoker["member"] == "${google_service_account.scheduler.member}"
+    assert 'google_cloudfunctions2_function.fn["sweep"]' in invoker["service"]
+    # The functions know the subscriptions' delivery limit and the sweeper's grace.
+    env = infra.locals["common_env"]
+    assert env["LR_MAX_DELIVERY_ATTEMPTS"] == "${tostring(var.max_delivery_attempts)}"
+    assert env["LR_SWEEP_GRACE_SECONDS"] == "${tostring(var.sweep_grace_seconds)}"
 
 
 # ---- identities ----------------------------------------------------------------------

@@ -273,6 +273,10 @@ def test_zip_serves_its_handlers_in_a_clean_venv(
                 }
             ]
         },
+        "sweep": {
+            "publishes": True,
+            "requests": [{"target": "sweep", "signature": "http", "body": {}}],
+        },
         "summarize": {
             "publishes": True,
             "requests": [
@@ -318,6 +322,11 @@ def test_zip_serves_its_handlers_in_a_clean_venv(
             rows += list(csv.DictReader(handle))
         with (chain_state["data"] / "uploads/demo/leads.csv").open(encoding="utf-8") as handle:
             assert len(rows) == len(list(csv.DictReader(handle)))
+    elif function == "sweep":
+        # Authenticated by IAM (the Scheduler's OIDC token), not by the body: a POST sweeps.
+        assert answers["sweep"]["status"] == 200, answers
+        assert "actions" in json.loads(answers["sweep"]["body"])
+        assert set(report["google"]) == {"state", "blobs", "cache", "bus"}
     elif function == "summarize":
         assert answers["summarize"]["status"] == 200, answers  # bad body: acknowledged
         assert _published(report, "processed-dead-letter")

@@ -134,6 +134,19 @@ locals {
       ingress     = "ALLOW_ALL"
       sizes       = { memory = "512Mi", cpu = "1", timeout = 60, concurrency = 20, min_instances = 0, max_instances = 10 }
     }
+    sweep = {
+      source      = "sweep"
+      description = "Finishes runs stuck in running: fails and counts shards stuck past their lease, so the report runs (runs partial)."
+      consumes    = null # called by the Cloud Scheduler job `runs-sweep` (scheduler.tf)
+      # The run-level message of a run whose fan-in it completes (or whose
+      # run-level stage never started): cluster, or report.
+      publishes = ["summarized", "clustered"]
+      warehouse = false
+      storage   = true # the chain's backends need the bucket; it reads no object
+      vertex    = false
+      ingress   = "ALLOW_INTERNAL_ONLY" # Cloud Scheduler counts as internal
+      sizes     = { memory = "512Mi", cpu = "1", timeout = 300, concurrency = 1, min_instances = 0, max_instances = 1 }
+    }
     report = {
       source      = "report"
       description = "Merges a run's shards and writes the analysis CSV, ignored.csv and latest.csv."
