@@ -13,6 +13,7 @@ locals {
     "firestore.googleapis.com",            # run state, step marks, summary cache
     "storage.googleapis.com",              # runs/, output_run/, function zips
     "bigquery.googleapis.com",             # the recipes' SQL
+    "bigquerystorage.googleapis.com",      # fetch-conversations reads its shard of the run's scan
     "secretmanager.googleapis.com",        # LLM keys, webhook secret, Sheets key
     "aiplatform.googleapis.com",           # Gemini on Vertex AI
     "logging.googleapis.com",              # function logs
