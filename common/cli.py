@@ -220,6 +220,7 @@ def run(
             f"llm        {llm.get('conversations', 0)} conversations: {llm.get('cache_hits', 0)} cached, "
             f"{llm.get('llm_calls', 0)} calls, {llm.get('input_tokens', 0)}+{llm.get('output_tokens', 0)} tokens"
         )
+        click.echo(f"answers    {_sources_line(llm.get('sources') or {})}")
     click.echo(f"time       {summary.seconds:.2f} s")
     for name, url in summary.outputs.items():
         click.echo(f"{name:<10} {url}")
@@ -228,6 +229,14 @@ def run(
             f"run did not succeed: {json.dumps(summary.failures, default=str)}", fg="red", err=True
         )
         sys.exit(EXIT_FAILED)
+
+
+def _sources_line(sources: dict[str, int]) -> str:
+    """``rules 2, cache 0, model 4, batch 0``: answered conversations by source."""
+    from common.llm.analysis import SOURCES
+
+    labels = {"rule": "rules"}
+    return ", ".join(f"{labels.get(name, name)} {sources.get(name, 0)}" for name in SOURCES)
 
 
 def _print_plan(settings: Any, request: Any) -> None:

@@ -30,6 +30,11 @@ SYSTEM = (
 )
 CONVERSATION = "conversation"
 """Placeholder of the conversation digest in prompt.txt (appended when absent)."""
+ANSWER_SOURCE = "answer_source"
+"""Column of the summaries shard saying where each answer came from (one of `SOURCES`)."""
+SOURCES = ("rule", "cache", "model", "batch")
+"""Where an answer came from: a recipe rule (`llm.rules`, no call), the summary cache, an
+online call to the model, or a provider batch. A failed item has no source."""
 REPAIR = (
     "\n\nYour previous answer was not valid: {error}\nPrevious answer: {answer}\n"
     "Answer again with only the JSON object."
@@ -56,6 +61,8 @@ class Outcome:
     """Why there is no answer (goes to ignored.csv)."""
     cached: bool = False
     repaired: bool = False
+    source: str | None = None
+    """One of `SOURCES` once there is an answer (None: no answer)."""
     input_tokens: int = 0
     output_tokens: int = 0
 
@@ -72,6 +79,8 @@ class AnalysisStats:
     input_tokens: int = 0
     output_tokens: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    sources: dict[str, int] = field(default_factory=dict)
+    """Answers by source (`SOURCES`); summed over shards like the other counters."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able."""
@@ -235,7 +244,9 @@ class Analyzer:
         todo: list[int] = []
         for i, (item, key) in enumerate(zip(items, keys, strict=True)):
             if key in hits:
-                outcomes.append(Outcome(item.lead_key, answer=hits[key]["answer"], cached=True))
+                outcomes.append(
+                    Outcome(item.lead_key, answer=hits[key]["answer"], cached=True, source="cache")
+                )
                 stats.cache_hits += 1
             else:
                 outcomes.append(Outcome(item.lead_key))
@@ -254,10 +265,13 @@ class Analyzer:
         if fresh and self.cache is not None:
             self.cache.put_many(fresh, ttl=self.ttl)
         for outcome in outcomes:
+            if outcome.answer is not None and outcome.source is None:
+                outcome.source = "model"
             if outcome.reason:
                 stats.ignored += 1
                 kind = outcome.reason.split(":", 1)[0]
                 stats.reasons[kind] = stats.reasons.get(kind, 0) + 1
+        stats.sources = count_sources(outcomes)
         return outcomes, stats
 
     async def _ask(
@@ -315,6 +329,15 @@ class Analyzer:
         reasons = [o.reason for o in outcomes]
         if reasons and all(r and r.startswith("llm rejected") for r in reasons):
             raise TerminalError(str(reasons[0]), where="llm provider")
+
+
+def count_sources(outcomes: Sequence[Outcome]) -> dict[str, int]:
+    """Answered outcomes by source: every name of `SOURCES`, zeros included."""
+    counts = dict.fromkeys(SOURCES, 0)
+    for outcome in outcomes:
+        if outcome.answer is not None and outcome.source is not None:
+            counts[outcome.source] = counts.get(outcome.source, 0) + 1
+    return counts
 
 
 def _call_reason(error: BaseException) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import polars as pl
 
-from common.llm.analysis import Item, Outcome
+from common.llm.analysis import ANSWER_SOURCE, Item, Outcome
 from common.llm.config import LLMConfig
 from common.llm.modes import ModeResult
 from common.ports.summarycache import SummaryCache
@@ -27,12 +27,17 @@ LIST_SEPARATOR = "; "
 
 
 def answers_frame(config: LLMConfig, outcomes: list[Outcome]) -> pl.DataFrame:
-    """One row per outcome: lead_key, the answer's fields (typed), and the ignore reason."""
+    """One row per outcome: lead_key, the answer's fields (typed), its source, the ignore reason."""
     schema: dict[str, Any] = {LEAD_KEY: pl.String(), IGNORE: pl.String()}
     schema.update({name: DTYPES[spec.type] for name, spec in config.output_schema.items()})
+    schema[ANSWER_SOURCE] = pl.String()
     rows = []
     for outcome in outcomes:
-        row: dict[str, Any] = {LEAD_KEY: outcome.lead_key, IGNORE: outcome.reason}
+        row: dict[str, Any] = {
+            LEAD_KEY: outcome.lead_key,
+            IGNORE: outcome.reason,
+            ANSWER_SOURCE: outcome.source,
+        }
         for name, spec in config.output_schema.items():
             value = (outcome.answer or {}).get(name)
             if spec.type == "list" and value is not None:
@@ -67,8 +72,9 @@ class AnalyzeMode:
     name = "analyze"
 
     def columns(self, config: LLMConfig) -> dict[str, pl.DataType]:
-        """The output schema's fields."""
-        return {name: DTYPES[spec.type] for name, spec in config.output_schema.items()}
+        """The output schema's fields, and where each answer came from (`answer_source`)."""
+        columns = {name: DTYPES[spec.type] for name, spec in config.output_schema.items()}
+        return {**columns, ANSWER_SOURCE: pl.String()}
 
     def run(
         self,

@@ -31,7 +31,7 @@ from typing import Annotated, Any
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from common.llm.analysis import AnalysisStats, Item, Outcome
+from common.llm.analysis import ANSWER_SOURCE, AnalysisStats, Item, Outcome
 from common.llm.config import LLMConfig, ScoringConfig
 from common.llm.modes import (
     ModeResult,
@@ -162,7 +162,11 @@ def score_frame(
     """
     rows = []
     for outcome in scored:
-        row: dict[str, Any] = {LEAD_KEY: outcome.lead_key, IGNORE: outcome.reason}
+        row: dict[str, Any] = {
+            LEAD_KEY: outcome.lead_key,
+            IGNORE: outcome.reason,
+            ANSWER_SOURCE: outcome.source,
+        }
         answer = outcome.answer
         if answer is not None:
             eligible = is_eligible(answer["score"], threshold)
@@ -181,7 +185,12 @@ def score_frame(
                 why = written.reason if written is not None else "not asked"
                 row[IGNORE] = f"outreach message failed: {why}"
         rows.append(row)
-    schema: dict[str, Any] = {LEAD_KEY: pl.String(), IGNORE: pl.String(), **COLUMNS}
+    schema: dict[str, Any] = {
+        LEAD_KEY: pl.String(),
+        IGNORE: pl.String(),
+        **COLUMNS,
+        ANSWER_SOURCE: pl.String(),
+    }
     return pl.DataFrame(
         [{name: row.get(name) for name in schema} for row in rows], schema=schema, orient="row"
     )
@@ -224,8 +233,8 @@ class ScoreMode:
     name = "score"
 
     def columns(self, config: LLMConfig) -> dict[str, pl.DataType]:
-        """The score and outreach columns."""
-        return dict(COLUMNS)
+        """The score and outreach columns, and the score's source (`answer_source`)."""
+        return {**COLUMNS, ANSWER_SOURCE: pl.String()}
 
     def validate(self, recipe: Any) -> None:
         """Load-time checks: the criteria and message prompt exist; its placeholders are known.
@@ -290,6 +299,7 @@ class ScoreMode:
                 "reasons": reason_counts(reasons),
                 "outreach_eligible": len(due),
                 "outreach_written": sum(1 for o in written if o.answer is not None),
+                "sources": score_stats.sources,  # per lead: where its score came from
             },
         )
         return ModeResult(frame, stats, scorer.client.stats.as_dict())
