@@ -343,9 +343,10 @@ class BigQueryWarehouse:
             source_format=bigquery.SourceFormat.PARQUET,
             write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
             create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
+            # NULLABLE, as Arrow writes the Parquet columns (REQUIRED would not match them).
             schema=[
-                bigquery.SchemaField("lead_key", "STRING", mode="REQUIRED"),
-                bigquery.SchemaField("shard", "INT64", mode="REQUIRED"),
+                bigquery.SchemaField("lead_key", "STRING"),
+                bigquery.SchemaField("shard", "INT64"),
             ],
             labels=dict(job.labels) if job else None,
         )
