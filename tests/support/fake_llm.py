@@ -23,7 +23,10 @@ Schema and prompt (`default_answer`). Tests steer the server with:
   answer, a body that is not JSON at all; injected in order (`enqueue`), for
   prompts matching a predicate (`inject(..., when=...)`), or for one API key
   (`fail_key`);
-- ``valid_keys``: when set, any other key gets 401.
+- ``valid_keys``: when set, any other key gets 401;
+- `limit_rate`: at most R requests a minute per key (a token bucket of R/60 a
+  second holding ``burst_s`` seconds of it); beyond it, 429 with
+  ``Retry-After``. Throttled requests are still counted in `requests`.
 
 And observe it through `requests` (one `Received` per request, with arrival
 time, path, key fingerprint, raw key, body and prompt), `count`, `by_path`,
@@ -395,6 +398,8 @@ class FakeLLM:
         self._max_in_flight = 0
         self.valid_keys: set[str] | None = None
         """When set, requests with any other key (or none) get 401."""
+        self._rate: tuple[float, float] | None = None  # (per second, capacity), see limit_rate
+        self._buckets: dict[str | None, tuple[float, float]] = {}  # key id -> (tokens, at)
         self._host = host
         self._server = _Server((host, port), _Handler)
         self._server.fake = self
@@ -444,6 +449,8 @@ class FakeLLM:
             self._latency_s = 0.0
             self._max_in_flight = self._in_flight
             self.valid_keys = None
+            self._rate = None
+            self._buckets.clear()
 
     # --- controls -------------------------------------------------------------------
 
@@ -499,6 +506,31 @@ class FakeLLM:
     def fail_key(self, api_key: str, fault: Fault | None = None) -> None:
         """Every request with ``api_key`` gets ``fault`` (default: 429 without Retry-After)."""
         self.inject(fault or Fault.throttle(), times=None, api_key=api_key)
+
+    def limit_rate(self, rpm: float | None, *, burst_s: float = 1.0) -> None:
+        """Allow each key ``rpm`` requests a minute (None: unlimited), as a provider does.
+
+        Each key has a token bucket refilling at ``rpm / 60`` a second and holding
+        ``burst_s`` seconds of that (at least one request), full at first; a
+        request finding it empty gets 429 with the seconds until the next token
+        as ``Retry-After``. Injected faults and 401s take no token.
+        """
+        with self._lock:
+            self._rate = None if rpm is None else (rpm / 60.0, max(1.0, rpm / 60.0 * burst_s))
+            self._buckets.clear()
+
+    def _rate_fault(self, received: Received) -> Fault | None:
+        """429 when ``received``'s key has no token left (call under the lock)."""
+        if self._rate is None:
+            return None
+        rate, capacity = self._rate
+        tokens, at = self._buckets.get(received.key_id, (capacity, received.at))
+        tokens = min(capacity, tokens + (received.at - at) * rate)
+        if tokens >= 1.0:
+            self._buckets[received.key_id] = (tokens - 1.0, received.at)
+            return None
+        self._buckets[received.key_id] = (tokens, received.at)
+        return Fault.throttle(retry_after=round((1.0 - tokens) / rate, 3))
 
     def pending_faults(self) -> int:
         """Injected faults with uses left (rules without a limit count once)."""
@@ -608,7 +640,7 @@ class FakeLLM:
                     if rule.times is not None:
                         rule.times -= 1
                     return rule.fault
-        return None
+            return self._rate_fault(received)
 
     def _respond(
         self, handler: _Handler, received: Received, fault: Fault | None, release: threading.Event
