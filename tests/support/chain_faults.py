@@ -13,8 +13,10 @@ runs as its own functions-framework server:
   (``deliveries.log``: one ``function message_id`` line per request).
 
 Faults are raised where the step reads a shard (``read_frame`` of the step's
-module), that is inside the step's claim, so the run document records them the
-way it records real failures.
+module) or, for a step that reads none from the BlobStore (fetch-conversations
+reads the warehouse's staged scan), where it writes one (``write_frame``):
+inside the step's claim either way, so the run document records them the way it
+records real failures.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def _faulty_read(step: str, real: Callable[..., Any], plan: dict[str, Any]) -> C
     transient = step in plan.get("transient_once", [])
     terminal = {int(s) for s in plan.get("terminal", {}).get(step, [])}
 
-    def read_frame(blobs: Any, key: str) -> Any:
+    def faulty(blobs: Any, key: str, *args: Any) -> Any:
         match = _SHARD.search(key)
         if match:
             run, shard = match.group("run"), int(match.group("shard"))
@@ -83,9 +85,9 @@ def _faulty_read(step: str, real: Callable[..., Any], plan: dict[str, Any]) -> C
                 )
             if transient and first_time(f"transient-{step}-{run}-{shard}"):
                 raise TransientError(f"injected transient fault on shard {shard}", where=step)
-        return real(blobs, key)
+        return real(blobs, key, *args)
 
-    return read_frame
+    return faulty
 
 
 def install(function: str) -> None:
@@ -97,4 +99,5 @@ def install(function: str) -> None:
     if function not in steps:
         return
     module = importlib.import_module(f"common.steps.{function}")
-    module.read_frame = _faulty_read(function, module.read_frame, plan)  # type: ignore[attr-defined]
+    name = "read_frame" if hasattr(module, "read_frame") else "write_frame"
+    setattr(module, name, _faulty_read(function, getattr(module, name), plan))
