@@ -181,6 +181,70 @@ class ExtractionConfig(_Strict):
         return value
 
 
+CONDITION_OPERATORS = ("not", "not_in", "is_null")
+"""Keys of a condition written as a mapping (`{not_in: [a, b]}`)."""
+
+
+class AnswerRule(_Strict):
+    """One of `llm.rules`: when processor/lead columns match, these answer fields are fixed.
+
+    ``when`` maps a column to a condition, all of which must hold: a value
+    (equals), a list (one of), ``null`` (is null), or a mapping with one of
+    ``not: value``, ``not_in: [values]``, ``is_null: true|false``. The first
+    rule that matches a conversation answers it.
+    """
+
+    name: str | None = Field(None, description="A label for the rule (shown in errors and docs).")
+    when: dict[str, Any] = Field(
+        min_length=1,
+        description="Column → condition; all must hold: a value (equals), a list (one of), "
+        "null (is null), or {not: v} / {not_in: [..]} / {is_null: bool}.",
+    )
+    answer: dict[str, Any] = Field(
+        min_length=1, description="Answer field → the value this rule fixes (output_schema)."
+    )
+    rest: Literal["empty", "ask"] = Field(
+        description="The answer's other fields: `empty` (no call at all) or `ask` (the model "
+        "is asked only for them, told the fixed values)."
+    )
+
+    @field_validator("when")
+    @classmethod
+    def _conditions(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for column, condition in value.items():
+            problem = condition_problem(condition)
+            if problem:
+                raise ValueError(f"`{column}`: {problem}")
+        return value
+
+
+def condition_problem(condition: Any) -> str | None:
+    """Why ``condition`` is not a valid rule condition (None: it is)."""
+    scalar = (str, int, float, bool)
+    if condition is None or isinstance(condition, scalar):
+        return None
+    if isinstance(condition, list):
+        if not condition or not all(isinstance(v, scalar) for v in condition):
+            return "a list condition needs at least one value, each a string, number or boolean"
+        return None
+    if isinstance(condition, dict):
+        if len(condition) != 1 or next(iter(condition)) not in CONDITION_OPERATORS:
+            return "a mapping condition has exactly one of " + ", ".join(CONDITION_OPERATORS)
+        op, operand = next(iter(condition.items()))
+        if op == "is_null" and not isinstance(operand, bool):
+            return "`is_null` takes true or false"
+        if op == "not" and not isinstance(operand, scalar):
+            return "`not` takes a string, number or boolean"
+        if op == "not_in" and (
+            not isinstance(operand, list)
+            or not operand
+            or not all(isinstance(v, scalar) for v in operand)
+        ):
+            return "`not_in` takes a list of strings, numbers or booleans"
+        return None
+    return f"expected a value, a list, null or a mapping, found {type(condition).__name__}"
+
+
 class LLMConfig(_Strict):
     """`llm:` in meta.yml."""
 
@@ -214,6 +278,11 @@ class LLMConfig(_Strict):
     )
     extraction: ExtractionConfig | None = Field(
         None, validate_default=True, description="Mode `extract` settings."
+    )
+    rules: list[AnswerRule] = Field(
+        default_factory=list,
+        description="Answers decided by processor/lead columns before the model (mode "
+        "`analyze`): the first matching rule fixes its fields; see docs/llm-rules.md.",
     )
 
     @field_validator("output_schema")
@@ -252,6 +321,14 @@ class LLMConfig(_Strict):
             raise ValueError(f"mode `{owner}` needs this section")
         if mode != owner and value is not None:
             raise ValueError(f"only applies to mode `{owner}` (mode is `{mode}`)")
+        return value
+
+    @field_validator("rules", mode="after")
+    @classmethod
+    def _rules_for_mode(cls, value: list[AnswerRule], info: ValidationInfo) -> list[AnswerRule]:
+        mode = info.data.get("mode")
+        if value and mode is not None and mode != "analyze":
+            raise ValueError(f"only mode `analyze` takes rules (mode is `{mode}`)")
         return value
 
     def answer_model(self, name: str = "Answer") -> type[BaseModel]:

@@ -41,6 +41,22 @@ class ModeResult:
     """The LLM client's counters (retries, throttled, latencies)."""
 
 
+@dataclass
+class LLMPlan:
+    """What a mode would do over some conversations, found without a call (`--dry-run`)."""
+
+    conversations: int = 0
+    rule_answers: int = 0
+    """Conversations a rule answers outright (no call)."""
+    cache_hits: int = 0
+    requests: list[Any] = field(default_factory=list)
+    """The `LLMRequest`s the cache does not answer: the calls to make (before repairs)."""
+    cached_answers: list[dict[str, Any]] = field(default_factory=list)
+    """The cached answers found (their size estimates the output of the calls to make)."""
+    note: str | None = None
+    """What the plan leaves out (e.g. calls that depend on the first answers)."""
+
+
 class Mode(Protocol):
     """One way of using the LLM over a shard."""
 
