@@ -82,3 +82,16 @@ class AttemptsExhausted(TerminalError):
 
 class StuckError(TerminalError):
     """The sweeper found a step without progress past its lease and grace: failed for good."""
+
+
+class StepWaiting(LeadRecoveryError):
+    """Not a failure: the step handed work to something slow outside (a provider batch).
+
+    `runner.run_once` records ``record`` on the step's mark with status
+    ``waiting`` and acknowledges the message; the step is claimable again, and
+    whoever finishes the outside work (the batch poller) re-delivers it.
+    """
+
+    def __init__(self, message: str, *, record: dict[str, Any], **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.record = record

@@ -119,10 +119,22 @@ def run_recipe(
     bus.publish(chain.BY_NAME["fetch_leads"].topic, request)
     try:
         bus.drain(dispatch, workers=ctx.settings.local_workers)
+        while _waiting_on_batches(ctx, run_id):
+            # Shards wait for provider batches (llm.batch): poll until they end; each
+            # collected shard is re-published on the bus and runs again.
+            time.sleep(ctx.settings.batch_poll_seconds)
+            from common.steps.batches import poll_batches
+
+            poll_batches(ctx, run_id=run_id)
+            bus.drain(dispatch, workers=ctx.settings.local_workers)
     finally:
         for bar in bars.values():
             bar.close()
     return summarize_run(ctx, run_id, seconds=time.monotonic() - started)
+
+
+def _waiting_on_batches(ctx: StepContext, run_id: str) -> bool:
+    return bool(ctx.backends.state.list_steps(run_id, status="waiting"))
 
 
 def dispatcher(

@@ -331,6 +331,12 @@ class Settings(BaseSettings):
         return pairs
 
     # --- behaviour -----------------------------------------------------------------
+    batch_poll_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How often the local runner asks the provider about the batches its run "
+        "waits for (`llm.batch`); in the cloud the poll-batches Cloud Scheduler job does.",
+    )
     step_lease_seconds: int = Field(
         540, ge=1, description="How long a running step holds its (run, step, shard) claim."
     )

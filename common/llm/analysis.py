@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from common.errors import TerminalError
+from common.llm.batch import BatchRouter, _count_batch
 from common.llm.config import LLMConfig, prompt_placeholders
 from common.llm.providers.base import LLMRequest, LLMResponse, ProviderRejected
 from common.ports.summarycache import SummaryCache
@@ -78,6 +79,10 @@ class AnalysisStats:
     ignored: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    batch_calls: int = 0
+    """Answers a provider batch gave (their tokens are also in input/output_tokens)."""
+    batch_input_tokens: int = 0
+    batch_output_tokens: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     sources: dict[str, int] = field(default_factory=dict)
     """Answers by source (`SOURCES`); summed over shards like the other counters."""
@@ -148,6 +153,7 @@ class Analyzer:
         schema_name: str = "answer",
         render: Renderer = render_prompt,
         schema_for: Callable[[Item], dict[str, Any]] | None = None,
+        batch: BatchRouter | None = None,
     ) -> None:
         self.config = config
         self.prompt = prompt
@@ -165,6 +171,9 @@ class Analyzer:
         self.schema_for = schema_for
         """The schema sent for one item, when it narrows `schema` per item (e.g. an enum of
         the ids an answer may cite); answers are still validated against `answer_model`."""
+        self.batch = batch
+        """Sends the misses through the provider's batch interface (`common.llm.batch`)
+        when ``config.batch`` asks for it; None: always online."""
 
     def variant(
         self,
@@ -191,6 +200,7 @@ class Analyzer:
             schema_name=schema_name,
             render=render,
             schema_for=schema_for,
+            batch=self.batch,
         )
 
     def request(self, item: Item) -> LLMRequest:
@@ -251,19 +261,19 @@ class Analyzer:
             else:
                 outcomes.append(Outcome(item.lead_key))
                 todo.append(i)
-        if todo:
+        if self.batch is not None:
+            self.batch.claim_hits(keys, outcomes, stats)
+        if todo and self.batch is not None and self.batch.active(self.config, len(todo)):
+            self.batch.run(  # raises BatchPending while a batch runs
+                self,
+                [requests[i] for i in todo],
+                [keys[i] for i in todo],
+                [outcomes[i] for i in todo],
+                stats,
+            )
+        elif todo:
             asyncio.run(self._ask([requests[i] for i in todo], [outcomes[i] for i in todo], stats))
-        fresh = {
-            keys[i]: {
-                "answer": outcomes[i].answer,
-                "model": self.model,
-                "provider": self.provider_name,
-            }
-            for i in todo
-            if outcomes[i].answer is not None
-        }
-        if fresh and self.cache is not None:
-            self.cache.put_many(fresh, ttl=self.ttl)
+        self.store([(keys[i], outcomes[i]) for i in todo])
         for outcome in outcomes:
             if outcome.answer is not None and outcome.source is None:
                 outcome.source = "model"
@@ -274,18 +284,43 @@ class Analyzer:
         stats.sources = count_sources(outcomes)
         return outcomes, stats
 
+    def store(self, answered: Sequence[tuple[str, Outcome]]) -> None:
+        """Cache the valid answers of ``(cache key, outcome)`` pairs."""
+        fresh = {
+            key: {"answer": outcome.answer, "model": self.model, "provider": self.provider_name}
+            for key, outcome in answered
+            if outcome.answer is not None
+        }
+        if fresh and self.cache is not None:
+            self.cache.put_many(fresh, ttl=self.ttl)
+
     async def _ask(
         self, requests: list[LLMRequest], outcomes: list[Outcome], stats: AnalysisStats
     ) -> None:
         responses = await self.client.complete_many(requests)
+        await self._settle(requests, outcomes, responses, stats)
+
+    async def _settle(
+        self,
+        requests: list[LLMRequest],
+        outcomes: list[Outcome],
+        responses: Sequence[LLMResponse | BaseException],
+        stats: AnalysisStats,
+        *,
+        batch: bool = False,
+    ) -> None:
+        """Validate answers (``batch``: a provider batch gave them); repair invalid ones online."""
         repairs: list[tuple[int, LLMRequest]] = []
         for i, (request, response) in enumerate(zip(requests, responses, strict=True)):
             outcome = outcomes[i]
             if isinstance(response, BaseException):
                 outcome.reason = _call_reason(response)
                 continue
-            stats.llm_calls += 1
-            self._account(outcome, response, stats)
+            if batch:
+                _count_batch(stats, outcome, response.input_tokens, response.output_tokens)
+            else:
+                stats.llm_calls += 1
+                self._account(outcome, response, stats)
             try:
                 outcome.answer = self.validate(response.text)
             except ValueError as err:

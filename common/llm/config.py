@@ -279,6 +279,15 @@ class LLMConfig(_Strict):
     extraction: ExtractionConfig | None = Field(
         None, validate_default=True, description="Mode `extract` settings."
     )
+    batch: Literal["never", "always", "auto"] = Field(
+        "never",
+        description="Send a shard's cache misses through the provider's batch interface "
+        "(half price, answers within 24 h; mode `analyze`): `never` (one online call each), "
+        "`always`, or `auto` (when a shard has at least `batch_min_requests` misses).",
+    )
+    batch_min_requests: int = Field(
+        200, ge=1, description="With `batch: auto`: the fewest cache misses of a shard batched."
+    )
     rules: list[AnswerRule] = Field(
         default_factory=list,
         description="Answers decided by processor/lead columns before the model (mode "
@@ -321,6 +330,15 @@ class LLMConfig(_Strict):
             raise ValueError(f"mode `{owner}` needs this section")
         if mode != owner and value is not None:
             raise ValueError(f"only applies to mode `{owner}` (mode is `{mode}`)")
+        return value
+
+    @field_validator("batch", mode="after")
+    @classmethod
+    def _batch_for_mode(cls, value: str, info: ValidationInfo) -> str:
+        mode = info.data.get("mode")
+        if value != "never" and mode is not None and mode != "analyze":
+            # score / extract ask in stages: each stage would wait for a batch of its own.
+            raise ValueError(f"only mode `analyze` batches (mode is `{mode}`); use `never`")
         return value
 
     @field_validator("rules", mode="after")

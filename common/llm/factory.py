@@ -69,6 +69,19 @@ def build_client(config: LLMConfig, settings: Settings) -> LLMClient:
     )
 
 
+def _batch_router(config: LLMConfig, settings: Settings, model: str) -> Any:
+    """The shard's batch side when the recipe batches and a summarize shard is running."""
+    from common.llm.batch import BatchRouter, current_scope
+
+    scope = current_scope()
+    if config.batch == "never" or scope is None:
+        return None
+    from common.llm.batch.providers import build_batch_provider
+
+    provider = build_batch_provider(config.provider, config=config, settings=settings)
+    return BatchRouter(scope, provider, model=model)
+
+
 def build_analyzer(
     recipe: Recipe,
     settings: Settings,
@@ -114,6 +127,7 @@ def build_analyzer(
     effective = config.model_copy(update={"provider": provider_name, "model": model})
     client = build_client(effective, settings)
     return Analyzer(
+        batch=_batch_router(effective, settings, model),
         config=effective,
         prompt=recipe.prompt if prompt is None else prompt,
         provider_name=provider_name,

@@ -72,6 +72,16 @@ class StateStore(Protocol):
         """
         ...
 
+    def wait_step(self, key: StepKey, record: dict[str, Any]) -> None:
+        """Release the claim and mark ``key`` ``waiting`` on work outside (a provider batch).
+
+        ``record`` (what it waits for) goes to the mark's ``waiting`` field. A
+        waiting step is neither done nor failed: the next delivery claims it
+        (`begin_step` answers RUN) and the sweeper leaves it alone until
+        ``record["wait_until"]``.
+        """
+        ...
+
     def list_steps(self, run_id: str, status: str | None = None) -> list[dict[str, Any]]:
         """Every step mark of a run (for `runs show`), or only those with ``status``."""
         ...

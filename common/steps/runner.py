@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from common.errors import AttemptsExhausted, LeadRecoveryError, TerminalError, TransientError
+from common.errors import (
+    AttemptsExhausted,
+    LeadRecoveryError,
+    StepWaiting,
+    TerminalError,
+    TransientError,
+)
 from common.logging import log_context
 from common.messages import ShardMessage
 from common.observability.tracing import span
@@ -126,6 +132,12 @@ def run_once(
         try:
             with span(f"step.{key.step}", run_id=key.run_id, recipe=recipe, shard=shard):
                 result = work()
+        except StepWaiting as err:
+            # Handed to something slow outside (a provider batch): not done, not failed.
+            # The claim is released; whoever finishes that work re-delivers the message.
+            log.info("waiting: %s", err)
+            state.wait_step(key, err.record)
+            return None
         except TerminalError as err:
             log.error("step failed for good: %s", err)
             state.fail_step(key, err.to_record(), terminal=True)

@@ -7,6 +7,7 @@ from typing import Any
 import polars as pl
 
 from common import chain, layout
+from common.llm.batch import ShardScope, shard_scope
 from common.messages import ShardMessage
 from common.processors.base import LEAD_KEY, normalize_messages
 from common.steps.context import StepContext
@@ -37,14 +38,20 @@ def summarize(ctx: StepContext, message: ShardMessage) -> None:
         messages = normalize_messages(messages).filter(
             pl.col(LEAD_KEY).is_in(kept[LEAD_KEY].implode())
         )
-        result = get_mode(recipe.llm.mode).run(
-            recipe=recipe,
-            settings=ctx.settings,
-            cache=ctx.backends.cache,
-            read_cache=not message.options.no_cache,
-            kept=kept,
-            messages=messages,
+        # Batch mode (`llm.batch`): the analyzer may submit the misses as a provider batch
+        # and raise BatchPending; `run_once` then marks the step waiting (see common.llm.batch).
+        scope = ShardScope(
+            blobs, message.run_id, message.shard_index, message.model_dump(mode="json")
         )
+        with shard_scope(scope):
+            result = get_mode(recipe.llm.mode).run(
+                recipe=recipe,
+                settings=ctx.settings,
+                cache=ctx.backends.cache,
+                read_cache=not message.options.no_cache,
+                kept=kept,
+                messages=messages,
+            )
         write_frame(
             blobs, layout.shard_key(message.run_id, "summaries", message.shard_index), result.frame
         )

@@ -159,6 +159,12 @@ def _sweep_shard(
             return None  # a live worker holds it
         since = _time((mark or {}).get("started_at")) or started
         why = "claim left running past its lease"
+    elif status == "waiting":  # on a provider batch: the batch poller re-delivers it
+        step = stages[latest]
+        until = _time(((mark or {}).get("waiting") or {}).get("wait_until"))
+        if until is None or until > now:
+            return None
+        since, why = until, "waiting on a batch past its deadline"
     else:  # retrying, or a mark without status
         step = stages[latest]
         since = _time((mark or {}).get("failed_at")) or started

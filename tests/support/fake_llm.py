@@ -354,9 +354,13 @@ class _Handler(BaseHTTPRequestHandler):
         """Silence the default stderr access log (it would print request lines)."""
 
     def do_GET(self) -> None:
+        if self.server.fake._batch_api(self, "GET"):
+            return
         self._send_json(200, {"status": "ok"})
 
     def do_POST(self) -> None:
+        if self.server.fake._batch_api(self, "POST"):
+            return
         self.server.fake._handle(self)
 
     def _send_json(
@@ -384,7 +388,271 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the client gave up (timeout): nothing to do
 
 
-class FakeLLM:
+# --- OpenAI Batch API (files + batches) ---------------------------------------------------
+
+BATCH_PATH = re.compile(r"^/(?:v1/)?batches(?:/(?P<id>[^/]+))?$")
+FILES_PATH = re.compile(r"^/(?:v1/)?files(?:/(?P<id>[^/]+?)(?P<content>/content)?)?$")
+
+
+@dataclass
+class _BatchState:
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    polls: dict[str, int] = field(default_factory=dict)
+    expire: list[int] = field(default_factory=list)
+    """For each of the next batches: how many of its items are answered before it expires."""
+    polls_to_finish: int = 1
+    items: list[Received] = field(default_factory=list)
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, tuple[str | None, bytes]]:
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    message = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+    )
+    parts: dict[str, tuple[str | None, bytes]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        parts[str(name)] = (part.get_filename(), payload if isinstance(payload, bytes) else b"")
+    return parts
+
+
+def _batch_object(batch: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in batch.items() if not k.startswith("_")}
+
+
+class _BatchAPI:
+    """Mixin of `FakeLLM`: the OpenAI Batch API over the same answers as chat completions.
+
+    ``POST /v1/files`` (multipart, ``purpose=batch``) stores a JSONL file;
+    ``POST /v1/batches`` creates a batch over it; ``GET /v1/batches/{id}``
+    reports ``in_progress`` until it has been asked `batch_polls_to_finish`
+    times, then answers every line as ``/v1/chat/completions`` would (faults
+    injected with ``api="batch"`` apply per line: an HTTP error becomes an
+    error line, ``violating``/``malformed`` an invalid answer) and reports
+    ``completed`` (or ``expired`` with part of the lines answered, see
+    `expire_next_batch`); ``GET /v1/files/{id}/content`` returns the output
+    and error files. Every request is in `requests` (api ``openai-batch``);
+    each line a batch answered is in `batch_items` (api ``batch``).
+    """
+
+    _lock: threading.Lock
+    _batch: _BatchState
+    _requests: list[Received]
+
+    @property
+    def batch_polls_to_finish(self) -> int:
+        """How many ``GET /v1/batches/{id}`` a batch takes to end (1: the first poll)."""
+        return self._batch.polls_to_finish
+
+    @batch_polls_to_finish.setter
+    def batch_polls_to_finish(self, value: int) -> None:
+        self._batch.polls_to_finish = max(1, int(value))
+
+    def expire_next_batch(self, answered: int = 0) -> None:
+        """The next batch to end expires after answering only its first ``answered`` lines."""
+        with self._lock:
+            self._batch.expire.append(answered)
+
+    @property
+    def batches(self) -> list[dict[str, Any]]:
+        """Every batch object created, oldest first."""
+        with self._lock:
+            return [_batch_object(b) for b in self._batch.batches.values()]
+
+    @property
+    def batch_items(self) -> list[Received]:
+        """Every line a batch answered (or failed), in order."""
+        with self._lock:
+            return list(self._batch.items)
+
+    def _batch_api(self, handler: _Handler, method: str) -> bool:
+        path = handler.path.split("?", 1)[0]
+        batch_match = BATCH_PATH.match(path)
+        file_match = FILES_PATH.match(path)
+        if not batch_match and not file_match:
+            return False
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        key = headers.get("authorization", "")[7:].strip() or None
+        received = Received(
+            at=time.monotonic(),
+            api="openai-batch",
+            path=path,
+            key_id=fingerprint(key) if key else None,
+            raw_key=key,
+            body=None,
+            headers=headers,
+        )
+        with self._lock:
+            self._requests.append(received)
+        state = self._batch
+        if file_match and method == "POST" and not file_match.group("id"):
+            parts = _multipart(headers.get("content-type", ""), raw)
+            filename, data = parts.get("file", (None, b""))
+            file_id = "file-" + hashlib.sha256(data + str(time.time_ns()).encode()).hexdigest()[:20]
+            with self._lock:
+                state.files[file_id] = (filename or "upload.jsonl", data)
+            handler._send_json(
+                200, self._file_object(file_id, parts.get("purpose", (None, b""))[1])
+            )
+        elif file_match and method == "GET" and file_match.group("id"):
+            entry = state.files.get(file_match.group("id") or "")
+            if entry is None:
+                handler._send_json(404, _error_body("openai", 404, "No such File object"))
+            elif file_match.group("content"):
+                handler._send(200, entry[1], "application/octet-stream")
+            else:
+                handler._send_json(200, self._file_object(file_match.group("id") or "", b"batch"))
+        elif batch_match and method == "POST" and not batch_match.group("id"):
+            body = json.loads(raw or b"{}")
+            if body.get("input_file_id") not in state.files:
+                handler._send_json(400, _error_body("openai", 400, "input_file_id not found"))
+                return True
+            batch_id = f"batch_{len(state.batches) + 1:04d}_{time.time_ns() % 10**6:06d}"
+            batch = {
+                "id": batch_id,
+                "object": "batch",
+                "endpoint": body.get("endpoint"),
+                "errors": None,
+                "input_file_id": body["input_file_id"],
+                "completion_window": body.get("completion_window", "24h"),
+                "status": "in_progress",
+                "output_file_id": None,
+                "error_file_id": None,
+                "created_at": int(time.time()),
+                "request_counts": {"total": 0, "completed": 0, "failed": 0},
+                "metadata": body.get("metadata"),
+            }
+            with self._lock:
+                state.batches[batch_id] = batch
+            handler._send_json(200, _batch_object(batch))
+        elif batch_match and method == "GET" and batch_match.group("id"):
+            batch_id = batch_match.group("id") or ""
+            if batch_id not in state.batches:
+                handler._send_json(404, _error_body("openai", 404, "No such batch"))
+                return True
+            with self._lock:
+                state.polls[batch_id] = state.polls.get(batch_id, 0) + 1
+                due = (
+                    state.batches[batch_id]["status"] == "in_progress"
+                    and state.polls[batch_id] >= state.polls_to_finish
+                )
+                expire = state.expire.pop(0) if due and state.expire else None
+            if due:
+                self._finish_batch(state.batches[batch_id], expire)
+            handler._send_json(200, _batch_object(state.batches[batch_id]))
+        else:
+            handler._send_json(404, _error_body("openai", 404, "not found"))
+        return True
+
+    def _file_object(self, file_id: str, purpose: bytes) -> dict[str, Any]:
+        name, data = self._batch.files[file_id]
+        return {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(data),
+            "created_at": int(time.time()),
+            "filename": name,
+            "purpose": purpose.decode() or "batch",
+            "status": "processed",
+        }
+
+    def _finish_batch(self, batch: dict[str, Any], expire_after: int | None) -> None:
+        lines = [
+            json.loads(line)
+            for line in self._batch.files[batch["input_file_id"]][1].decode().splitlines()
+            if line.strip()
+        ]
+        out: list[str] = []
+        errors: list[str] = []
+        for n, line in enumerate(lines):
+            custom_id = line.get("custom_id")
+            if expire_after is not None and n >= expire_after:
+                error = {
+                    "code": "batch_expired",
+                    "message": "This request could not be executed "
+                    "before the completion window expired.",
+                }
+                errors.append(
+                    json.dumps(
+                        {"id": f"req_{n}", "custom_id": custom_id, "response": None, "error": error}
+                    )
+                )
+                continue
+            item = Received(
+                at=time.monotonic(),
+                api="batch",
+                path=str(line.get("url")),
+                key_id=None,
+                raw_key=None,
+                body=line.get("body"),
+            )
+            _read_openai(item)
+            fault = self._take_fault(item)  # type: ignore[attr-defined]
+            item.fault = fault.kind if fault else None
+            with self._lock:
+                self._batch.items.append(item)
+            if fault is not None and fault.kind == "status":
+                item.status = fault.status
+                body = _error_body("openai", fault.status, _error_message(fault.status, item))
+                errors.append(
+                    json.dumps(
+                        {
+                            "id": f"req_{n}",
+                            "custom_id": custom_id,
+                            "response": {
+                                "status_code": fault.status,
+                                "request_id": f"req_{n}",
+                                "body": body,
+                            },
+                            "error": None,
+                        }
+                    )
+                )
+                continue
+            text = json.dumps(default_answer(item.schema, item.user), ensure_ascii=False)
+            if fault is not None and fault.kind == "violating":
+                text = json.dumps(violating_answer(item.schema, item.user), ensure_ascii=False)
+            elif fault is not None and fault.kind == "malformed":
+                text = '{"answer": "this is not JSON'
+            item.status = 200
+            out.append(
+                json.dumps(
+                    {
+                        "id": f"req_{n}",
+                        "custom_id": custom_id,
+                        "response": {
+                            "status_code": 200,
+                            "request_id": f"req_{n}",
+                            "body": _openai_completion(item, text),
+                        },
+                        "error": None,
+                    }
+                )
+            )
+        with self._lock:
+            for kind, rows in (("output_file_id", out), ("error_file_id", errors)):
+                if rows:
+                    file_id = f"file-{batch['id']}-{kind.split('_')[0]}"
+                    self._batch.files[file_id] = (
+                        f"{kind}.jsonl",
+                        ("\n".join(rows) + "\n").encode(),
+                    )
+                    batch[kind] = file_id
+            batch["status"] = "expired" if expire_after is not None else "completed"
+            batch["request_counts"] = {
+                "total": len(lines),
+                "completed": len(out),
+                "failed": len(errors),
+            }
+
+
+class FakeLLM(_BatchAPI):
     """The fake OpenAI + Gemini server; see the module docstring."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -401,6 +669,7 @@ class FakeLLM:
         self._rate: tuple[float, float] | None = None  # (per second, capacity), see limit_rate
         self._buckets: dict[str | None, tuple[float, float]] = {}  # key id -> (tokens, at)
         self._host = host
+        self._batch = _BatchState()
         self._server = _Server((host, port), _Handler)
         self._server.fake = self
         self._thread: threading.Thread | None = None

@@ -255,6 +255,20 @@ class FirestoreStateStore(FirestoreAdapter):
         self._step_ref(key).set(fields, merge=list(fields))  # type: ignore[arg-type]
 
     @_mapped
+    def wait_step(self, key: StepKey, record: dict[str, Any]) -> None:
+        """Release the claim; the mark says what the step waits for (one write)."""
+        fields = self._step_fields(
+            key,
+            {
+                "status": "waiting",
+                "waiting": record,
+                "lease_until": None,
+                "waiting_since": _now().isoformat(),
+            },
+        )
+        self._step_ref(key).set(fields, merge=list(fields))  # type: ignore[arg-type]
+
+    @_mapped
     def list_steps(self, run_id: str, status: str | None = None) -> list[dict[str, Any]]:
         """Every step mark of the run (or those with ``status``: one query), in step id order."""
         query: Any = self._run_ref(run_id).collection("steps")

@@ -161,6 +161,16 @@ class SQLiteStateStore:
             key, status=status, error=error, lease_until=None, failed_at=_now().isoformat()
         )
 
+    def wait_step(self, key: StepKey, record: dict[str, Any]) -> None:
+        """Release the claim; the mark says what the step waits for."""
+        self._set_step(
+            key,
+            status="waiting",
+            waiting=record,
+            lease_until=None,
+            waiting_since=_now().isoformat(),
+        )
+
     def list_steps(self, run_id: str, status: str | None = None) -> list[dict[str, Any]]:
         """All step marks of the run (or those with ``status``), in step id order."""
         with self._lock:

@@ -121,6 +121,27 @@ def _upstream_message(err: openai.APIStatusError) -> str:
     return err.response.reason_phrase or ""
 
 
+def chat_body(request: LLMRequest, default_model: str) -> dict[str, Any]:
+    """The Chat Completions body of ``request``: sent online, or as one line of a batch."""
+    return {
+        "model": request.model or default_model,
+        "messages": [
+            {"role": "system", "content": request.system},
+            {"role": "user", "content": request.user},
+        ],
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {
+                "name": request.schema_name,
+                "schema": strict_json_schema(request.json_schema),
+                "strict": True,
+            },
+        },
+        "temperature": request.temperature,
+        "max_completion_tokens": request.max_output_tokens,
+    }
+
+
 class OpenAIProvider:
     """Structured generation with OpenAI Chat Completions (or a compatible server)."""
 
@@ -185,21 +206,7 @@ class OpenAIProvider:
         where = f"model {model}" + (f", key {key_id}" if key_id else "")
         try:
             completion = await self._client(api_key).chat.completions.create(
-                model=model,
-                messages=[
-                    {"role": "system", "content": request.system},
-                    {"role": "user", "content": request.user},
-                ],
-                response_format={
-                    "type": "json_schema",
-                    "json_schema": {
-                        "name": request.schema_name,
-                        "schema": strict_json_schema(request.json_schema),
-                        "strict": True,
-                    },
-                },
-                temperature=request.temperature,
-                max_completion_tokens=request.max_output_tokens,
+                **chat_body(request, model)
             )
         except openai.APIStatusError as err:
             raise map_status_error(err, api_key=api_key, key_id=key_id, where=where) from (

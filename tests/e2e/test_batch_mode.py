@@ -1,0 +1,139 @@
+"""Batch mode (`llm.batch: always`) end to end against the fake server's OpenAI Batch API.
+
+Acceptance (issue 14, item 2): a recipe with `llm.batch: always` runs locally and
+through the emulators; a batch that partly fails and one that expires have their
+missing items resubmitted once, then recorded as ignored; its answers equal the
+online mode's for the same fake answers; a re-run makes zero calls.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import yaml
+
+from common.messages import RunOptions
+from common.settings import Settings
+from common.steps.context import StepContext
+from tests.e2e.conftest import AS_OF
+from tests.support.fake_llm import FakeLLM, Fault
+
+KEYS = ["sk-test-batchaaaaaaaaaaaaaaaaaaa"]
+LIMIT = 24
+CHAT = "/v1/chat/completions"
+
+
+def _batch_recipe(recipes_dir: Path, batch: str = "always") -> None:
+    meta_path = recipes_dir / "stall_reasons/meta.yml"
+    meta = yaml.safe_load(meta_path.read_text())
+    meta["shard_size"] = 10
+    meta["llm"].pop("rules", None)  # every conversation goes to the model (or its batch)
+    meta["llm"]["batch"] = batch
+    meta["llm"]["limits"] = {
+        "concurrency": 8,
+        "retries": 3,
+        "timeout_seconds": 5,
+        "backoff_initial_seconds": 0.05,
+        "backoff_max_seconds": 0.5,
+    }
+    meta_path.write_text(yaml.safe_dump(meta, sort_keys=False))
+
+
+@pytest.fixture
+def batch_env(
+    local_env: Path, recipes_dir: Path, fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """stall_reasons with `llm.batch: always`, OpenAI protocol, pointed at the fake server."""
+    _batch_recipe(recipes_dir)
+    monkeypatch.setenv("LR_LLM_PROVIDER", "openai")
+    monkeypatch.setenv("LR_OPENAI_BASE_URL", fake_llm.openai_base_url)
+    monkeypatch.setenv("LR_OPENAI_API_KEYS", ",".join(KEYS))
+    monkeypatch.setenv("LR_BATCH_POLL_SECONDS", "0.05")
+    fake_llm.batch_polls_to_finish = 2  # the first poll finds every batch still running
+    return recipes_dir
+
+
+def _run(**options):
+    from common.local_runner import run_recipe
+
+    ctx = StepContext.from_settings(Settings())
+    return ctx, run_recipe(
+        ctx, "stall_reasons", RunOptions(as_of=AS_OF, limit=LIMIT, **options), progress=False
+    )
+
+
+def _rows(path: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(open(path, encoding="utf-8")))
+
+
+def _answers(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{k: v for k, v in r.items() if k != "answer_source"} for r in rows]
+
+
+def _first_names(rows: list[dict[str, str]]) -> list[str]:
+    names = [r["name"] for r in rows]
+    return [n for n in names if names.count(n) == 1]
+
+
+def test_batch_run_answers_like_online_and_rerun_makes_no_calls(
+    batch_env: Path, fake_llm: FakeLLM
+) -> None:
+    ctx, run = _run()
+    assert run.status == "succeeded", run.failures
+    rows = _rows(run.outputs["analysis"])
+    assert rows
+    assert fake_llm.by_path[CHAT] == 0  # nothing online
+    assert len(fake_llm.batches) == run.shards  # one batch per shard
+    assert len(fake_llm.batch_items) == len(rows)
+    assert run.llm["batch_calls"] == len(rows) and run.llm["llm_calls"] == 0
+    assert run.llm["sources"]["batch"] == len(rows)
+    # The shards waited (the first poll found the batches running) and were re-delivered.
+    marks = [s for s in ctx.backends.state.list_steps(run.run_id) if s["step"] == "summarize"]
+    assert all(m["status"] == "done" and m["attempts"] >= 2 for m in marks)
+
+    calls = fake_llm.count
+    _, again = _run()
+    assert fake_llm.count == calls  # a re-run makes zero calls (answers are cached)
+    assert again.llm["cache_hits"] == len(rows) and again.llm["sources"]["cache"] == len(rows)
+    assert _answers(_rows(again.outputs["analysis"])) == _answers(rows)
+
+    _batch_recipe(batch_env, batch="never")
+    _, online = _run(no_cache=True)
+    assert fake_llm.by_path[CHAT] == len(rows)
+    online_rows = _rows(online.outputs["analysis"])
+    assert online.llm["sources"]["model"] == len(rows) and online.llm["sources"]["batch"] == 0
+    assert _answers(online_rows) == _answers(rows)  # the same answers, online or batched
+
+
+def test_partly_failed_and_expired_batches_resubmit_once_then_ignore(
+    batch_env: Path, fake_llm: FakeLLM
+) -> None:
+    _, probe = _run()
+    names = _first_names(_rows(probe.outputs["analysis"]))
+    flaky, broken, invalid = names[0], names[1], names[2]
+    fake_llm.reset()
+    fake_llm.batch_polls_to_finish = 2
+    # In a batch: `flaky` fails once (resubmitted, then answered), `broken` fails every
+    # time (resubmitted once, then ignored), `invalid` breaks the schema (repaired online).
+    fake_llm.inject(Fault.error(500), times=1, when=f"first name: {flaky}.", api="batch")
+    fake_llm.inject(Fault.error(500), times=None, when=f"first name: {broken}.", api="batch")
+    fake_llm.inject(Fault.violating(), times=1, when=f"first name: {invalid}.", api="batch")
+    fake_llm.expire_next_batch(answered=3)  # the first batch to end expires after 3 lines
+    _, run = _run(no_cache=True)
+    assert run.status == "succeeded", run.failures
+    analysis = _rows(run.outputs["analysis"])
+    kept = {r["name"]: r for r in analysis}
+    ignored = {r["name"]: r for r in _rows(run.outputs["ignored"])}
+    assert flaky in kept and invalid in kept and broken not in kept
+    assert ignored[broken]["ignore_reason"].startswith("llm batch item failed: http 500")
+    assert fake_llm.by_path[CHAT] == 1  # only the repair of `invalid` went online
+    # The expired batch's unanswered lines were resubmitted once and answered.
+    expired = [b for b in fake_llm.batches if b["status"] == "expired"]
+    assert len(expired) == 1 and expired[0]["request_counts"]["failed"] > 0
+    assert run.llm["ignored"] == 1 and run.llm["batch_calls"] == len(analysis)
+    clean = {r["lead_key"]: r for r in _rows(probe.outputs["analysis"])}
+    for row in analysis:  # the same answers as the clean run (a repaired one was asked anew)
+        if row["name"] != invalid:
+            assert _answers([row]) == _answers([clean[row["lead_key"]]])
