@@ -94,6 +94,7 @@ def build_analyzer(
     schema_name: str = "answer",
     render: Renderer = render_prompt,
     schema_for: Callable[[Item], dict[str, Any]] | None = None,
+    offline: bool = False,
 ) -> Analyzer:
     """The analyzer of ``recipe``; `LR_LLM_PROVIDER` / `LR_LLM_MODEL` override the recipe.
 
@@ -108,6 +109,8 @@ def build_analyzer(
         schema_name: The schema's name in the request.
         render: How the prompt and an item become the user message.
         schema_for: The schema sent for one item, when it narrows the answer model's.
+        offline: Build no provider or client (no key needed): for requests, cache
+            keys and lookups only (the `--dry-run` cost preview), never for calls.
 
     Raises:
         ConfigError: the recipe has no llm section (or, without ``answer_model``, no
@@ -125,7 +128,7 @@ def build_analyzer(
         )
     provider_name, model = effective_provider_model(settings, config.provider, config.model)
     effective = config.model_copy(update={"provider": provider_name, "model": model})
-    client = build_client(effective, settings)
+    client = None if offline else build_client(effective, settings)
     return Analyzer(
         batch=_batch_router(effective, settings, model),
         config=effective,
