@@ -279,6 +279,11 @@ class LLMConfig(_Strict):
     extraction: ExtractionConfig | None = Field(
         None, validate_default=True, description="Mode `extract` settings."
     )
+    rules: list[AnswerRule] = Field(
+        default_factory=list,
+        description="Answers decided by processor/lead columns before the model (mode "
+        "`analyze`): the first matching rule fixes its fields; see docs/llm-rules.md.",
+    )
     batch: Literal["never", "always", "auto"] = Field(
         "never",
         description="Send a shard's cache misses through the provider's batch interface "
@@ -287,11 +292,6 @@ class LLMConfig(_Strict):
     )
     batch_min_requests: int = Field(
         200, ge=1, description="With `batch: auto`: the fewest cache misses of a shard batched."
-    )
-    rules: list[AnswerRule] = Field(
-        default_factory=list,
-        description="Answers decided by processor/lead columns before the model (mode "
-        "`analyze`): the first matching rule fixes its fields; see docs/llm-rules.md.",
     )
 
     @field_validator("output_schema")
@@ -332,6 +332,14 @@ class LLMConfig(_Strict):
             raise ValueError(f"only applies to mode `{owner}` (mode is `{mode}`)")
         return value
 
+    @field_validator("rules", mode="after")
+    @classmethod
+    def _rules_for_mode(cls, value: list[AnswerRule], info: ValidationInfo) -> list[AnswerRule]:
+        mode = info.data.get("mode")
+        if value and mode is not None and mode != "analyze":
+            raise ValueError(f"only mode `analyze` takes rules (mode is `{mode}`)")
+        return value
+
     @field_validator("batch", mode="after")
     @classmethod
     def _batch_for_mode(cls, value: str, info: ValidationInfo) -> str:
@@ -339,14 +347,6 @@ class LLMConfig(_Strict):
         if value != "never" and mode is not None and mode != "analyze":
             # score / extract ask in stages: each stage would wait for a batch of its own.
             raise ValueError(f"only mode `analyze` batches (mode is `{mode}`); use `never`")
-        return value
-
-    @field_validator("rules", mode="after")
-    @classmethod
-    def _rules_for_mode(cls, value: list[AnswerRule], info: ValidationInfo) -> list[AnswerRule]:
-        mode = info.data.get("mode")
-        if value and mode is not None and mode != "analyze":
-            raise ValueError(f"only mode `analyze` takes rules (mode is `{mode}`)")
         return value
 
     def answer_model(self, name: str = "Answer") -> type[BaseModel]:

@@ -191,8 +191,22 @@ def run_metrics(
     output_tokens = int(llm.get("output_tokens", client.get("output_tokens", 0)))
     model, provider = _model_of(llm_results, model, provider)
     price = price_for(model, provider, prices)
+    # Batch answers (llm.batch) cost the price table's batch price; the rest the online price.
+    batch_in = int(llm.get("batch_input_tokens", 0))
+    batch_out = int(llm.get("batch_output_tokens", 0))
+    online_usd = batch_usd = saved_usd = None
+    if price:
+        online_usd = estimate_cost(input_tokens - batch_in, output_tokens - batch_out, price)
+        batch_usd = estimate_cost(batch_in, batch_out, price.batch())
+        saved_usd = round(estimate_cost(batch_in, batch_out, price) - batch_usd, 6)
     cost: dict[str, Any] = {
-        "usd": round(estimate_cost(input_tokens, output_tokens, price), 6) if price else None,
+        "usd": (
+            round(online_usd + batch_usd, 6)
+            if online_usd is not None and batch_usd is not None
+            else None
+        ),
+        "batch_usd": round(batch_usd, 6) if batch_usd is not None else None,
+        "batch_saved_usd": saved_usd,
         "model": model,
         "provider": provider,
         "input_per_mtok": price.input_per_mtok if price else None,
@@ -211,6 +225,7 @@ def run_metrics(
         "cache_lookups": lookups,
         "cache_hit_rate": round(cache_hits / lookups, 4) if lookups else None,
         "llm_calls": int(llm.get("llm_calls", 0)),
+        "batch_calls": int(llm.get("batch_calls", 0)),
         "repairs": repairs,
         "ignored": int(llm.get("ignored", 0)),
     }
@@ -297,6 +312,18 @@ def metrics_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
                 f"for {_int(llm.get('conversations'))} conversations",
             )
         )
+        if llm.get("batch_calls"):
+            saved = cost.get("batch_saved_usd")
+            rows.append(
+                (
+                    "batch",
+                    f"{_int(llm.get('batch_calls'))} answers by provider batch, "
+                    f"{_int(llm.get('llm_calls'))} online calls"
+                    + (
+                        f", est. ${saved:.4f} saved at the batch price" if saved is not None else ""
+                    ),
+                )
+            )
         latency = metrics.get("latency", {})
         if latency.get("samples"):
             note = "" if latency.get("exact") else f", approx. over {latency['shards']} shards"

@@ -93,6 +93,15 @@ def test_batch_run_answers_like_online_and_rerun_makes_no_calls(
     marks = [s for s in ctx.backends.state.list_steps(run.run_id) if s["step"] == "summarize"]
     assert all(m["status"] == "done" and m["attempts"] >= 2 for m in marks)
 
+    # The run's metrics and HTML report show batch vs online calls and the cost saved.
+    metrics = (ctx.backends.state.get_run(run.run_id) or {})["metrics"]
+    assert metrics["llm"]["batch_calls"] == len(rows) and metrics["llm"]["llm_calls"] == 0
+    assert metrics["cost"]["batch_saved_usd"] > 0
+    assert metrics["cost"]["usd"] == pytest.approx(metrics["cost"]["batch_saved_usd"], rel=1e-3)
+    html = Path(run.outputs["html"]).read_text(encoding="utf-8")
+    assert f"{len(rows)} answers by provider batch, 0 online calls" in html
+    assert "saved at the batch price" in html
+
     calls = fake_llm.count
     _, again = _run()
     assert fake_llm.count == calls  # a re-run makes zero calls (answers are cached)
