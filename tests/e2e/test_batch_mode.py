@@ -146,3 +146,60 @@ def test_partly_failed_and_expired_batches_resubmit_once_then_ignore(
     for row in analysis:  # the same answers as the clean run (a repaired one was asked anew)
         if row["name"] != invalid:
             assert _answers([row]) == _answers([clean[row["lead_key"]]])
+
+
+@pytest.mark.emulators
+def test_batch_mode_through_the_emulators(
+    gcp_env, batch_env: Path, fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch, sample_dir: Path
+) -> None:
+    """Pub/Sub + Firestore + Cloud Storage emulators: waiting shards, the poller, re-delivery."""
+    from common import entrypoints
+    from common.backends import build_backends
+    from common.messages import RunRequest
+    from common.settings import get_settings
+    from common.steps.batches import poll_batches
+    from tests.support.pubsub_driver import ChainDriver
+
+    monkeypatch.setenv("LR_BACKEND", "gcp")
+    monkeypatch.setenv("LR_WAREHOUSE", "duckdb")
+    monkeypatch.setenv("LR_WAREHOUSE_DIR", str(sample_dir))
+    monkeypatch.setenv("LR_RECIPES_DIR", str(batch_env))
+    get_settings.cache_clear()
+    entrypoints.context.cache_clear()
+    settings = get_settings()
+    driver = ChainDriver(settings.gcp_project, settings.topic_prefix)
+    # The first two batch lines of leads whose first name starts with A fail, and the first
+    # batch to end expires after 2 lines: all of them are resubmitted once and answered.
+    fake_llm.inject(Fault.error(500), times=2, when="first name: A", api="batch")
+    fake_llm.expire_next_batch(answered=2)
+    state = build_backends(settings).state
+
+    def run_to_end() -> dict:
+        build_backends(settings).bus.publish(
+            "recipe-runs",
+            RunRequest(recipe="stall_reasons", options=RunOptions(as_of=AS_OF, limit=LIMIT)),
+        )
+        for _ in range(20):
+            driver.run_until_idle()
+            runs = [r for r in state.list_runs("stall_reasons") if r["status"] == "running"]
+            if not runs:
+                break
+            actions = poll_batches(StepContext.from_settings(settings))
+            assert all(a.what != "skipped" for a in actions), actions
+        return state.list_runs("stall_reasons", limit=1)[0]
+
+    try:
+        run = run_to_end()
+        assert run["status"] == "succeeded", run
+        metrics = run["metrics"]
+        assert metrics["llm"]["batch_calls"] > 0 and metrics["llm"]["llm_calls"] == 0
+        assert [b["status"] for b in fake_llm.batches].count("expired") == 1
+        assert sum(1 for i in fake_llm.batch_items if i.fault == "status") == 2
+        assert metrics["llm"]["ignored"] == 0 and run["rows"] == metrics["llm"]["batch_calls"]
+        assert all(code < 300 for _, _, code in driver.deliveries)
+
+        calls = fake_llm.count
+        again = run_to_end()
+        assert again["status"] == "succeeded" and fake_llm.count == calls  # zero calls
+    finally:
+        entrypoints.context.cache_clear()
