@@ -258,6 +258,55 @@ def _print_plan(settings: Any, request: Any) -> None:
     click.echo(f"conversations  one scan reads {read(plan.conversations_read)}")
     cap = plan.maximum_bytes_billed
     click.echo(f"bytes cap      {_size(cap) if cap else 'none'} (maximum_bytes_billed)")
+    if plan.llm is not None:
+        _print_llm_preview(plan.llm)
+
+
+def _print_llm_preview(preview: Any) -> None:
+    """The cost preview lines of `run --dry-run` (`common.llm.preview.LLMPreview`)."""
+
+    def usd(value: float | None) -> str:
+        return (
+            "unknown (no price for this model: LR_LLM_PRICES)"
+            if value is None
+            else f"${value:,.4f}"
+        )
+
+    limits = preview.limits
+    click.echo(f"llm            {preview.mode} with {preview.provider}/{preview.model}")
+    click.echo(f"to answer      {preview.conversations:,} conversations (leads with messages)")
+    click.echo(f"rules          {preview.rule_answers:,} answered by rules (no call)")
+    click.echo(f"cache hits     {preview.cache_hits:,} expected (keys found in the summary cache)")
+    click.echo(f"calls          {preview.calls:,} to make (before repairs)")
+    basis = (
+        f"mean of {preview.output_estimated_from:,} cached answers"
+        if preview.output_estimated_from
+        else "at most max_output_tokens per call"
+    )
+    click.echo(
+        f"tokens         {preview.input_tokens:,} input + {preview.output_tokens:,} output ({basis})"
+    )
+    click.echo(f"cost online    {usd(preview.cost_usd)}")
+    discount = preview.batch_discount
+    off = f" ({discount:.0%} off)" if discount else " (no batch discount in the price table)"
+    click.echo(f"cost batch     {usd(preview.batch_cost_usd)}{off if discount is not None else ''}")
+    if preview.minutes is None:
+        pace = f"no rpm/tpm limit: bounded by concurrency {limits['concurrency']} and latency"
+    else:
+        pace = (
+            f"{_minutes(preview.minutes)} at rpm {limits['rpm'] or '-'}, tpm {limits['tpm'] or '-'}"
+        )
+    click.echo(f"call time      {pace}")
+    if preview.note:
+        click.echo(f"note           {preview.note}")
+
+
+def _minutes(value: float) -> str:
+    if value < 1:
+        return f"{value * 60:.0f} s"
+    if value < 120:
+        return f"{value:.1f} min"
+    return f"{value / 60:.1f} h"
 
 
 def _size(count: int) -> str:

@@ -15,6 +15,7 @@ import polars as pl
 
 from common import chain, layout
 from common.errors import DataError
+from common.llm.preview import LLMPreview
 from common.messages import RunMessage, RunRequest, ShardMessage
 from common.ports import StepKey
 from common.ports.warehouse import ScanEstimate, StagedScan
@@ -131,6 +132,7 @@ class RunPlan:
         conversations_read: What the one conversations scan would read
             (BigQuery: bytes of a dry run; locally: the rows it returns).
         maximum_bytes_billed: The cap every job would carry (None: no cap).
+        llm: The LLM step's cost preview (recipes with an ``llm`` section and leads).
     """
 
     leads: int
@@ -139,14 +141,17 @@ class RunPlan:
     leads_read: ScanEstimate | None
     conversations_read: ScanEstimate | None
     maximum_bytes_billed: int | None
+    llm: LLMPreview | None = None
 
 
 def plan_run(ctx: StepContext, request: RunRequest, *, now: datetime) -> RunPlan:
     """`--dry-run`: read the leads, estimate the conversations scan, start nothing.
 
     The leads query does run (its rows decide the shards); the conversations
-    SQL is only estimated: a BigQuery dry run (bytes, billed nothing), or a
-    count on DuckDB (rows).
+    SQL is estimated: a BigQuery dry run (bytes, billed nothing), or a count on
+    DuckDB (rows). For a recipe with an ``llm`` section the conversations are
+    also read (one query, the bytes estimated) for the cost preview
+    (`common.llm.preview`): processors, rules, prompts and cache keys, no call.
     """
     recipe = ctx.recipe(request.recipe)
     as_of = request.options.as_of or now
@@ -169,6 +174,13 @@ def plan_run(ctx: StepContext, request: RunRequest, *, now: datetime) -> RunPlan
             where=recipe.where(recipe.meta.conversations_sql),
             job=job,
         )
+    preview = None
+    if recipe.llm is not None and leads.height:
+        from common.llm.preview import preview_llm, read_conversations
+
+        options = request.options.model_copy(update={"as_of": as_of})
+        messages = read_conversations(ctx, recipe, leads, as_of, job)
+        preview = preview_llm(ctx, recipe, options, leads, messages)
     return RunPlan(
         leads=leads.height,
         shards=math.ceil(leads.height / size),
@@ -176,6 +188,7 @@ def plan_run(ctx: StepContext, request: RunRequest, *, now: datetime) -> RunPlan
         leads_read=leads_read,
         conversations_read=conversations_read,
         maximum_bytes_billed=job.maximum_bytes_billed,
+        llm=preview,
     )
 
 
