@@ -79,22 +79,36 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 
 def text_scores(run: EvalRun, result: VariantResult) -> str:
-    """Per set and field: cases, answered, accuracy, MAE, judge mean, for one variant."""
+    """Per set and field: cases, answered, accuracy, MAE, judge mean, for one variant.
+
+    With `llm.rules`, the rules-only baseline's accuracy and MAE stand beside
+    (``rules acc``, ``rules mae``): what the variant has to beat.
+    """
+    base = run.baseline
     rows = []
     for group in run.groups():
+        baseline = run.scores(base, group) if base is not None else {}
         for name, score in run.scores(result, group).items():
-            rows.append(
-                [
-                    group,
-                    name,
-                    str(score.cases),
-                    f"{score.answered}/{score.cases}",
-                    _fmt(score.accuracy),
-                    _fmt(score.mae, "mae"),
-                    _fmt(score.judge_mean, "judge_mean"),
+            row = [
+                group,
+                name,
+                str(score.cases),
+                f"{score.answered}/{score.cases}",
+                _fmt(score.accuracy),
+                _fmt(score.mae, "mae"),
+                _fmt(score.judge_mean, "judge_mean"),
+            ]
+            if base is not None:
+                rules = baseline.get(name)
+                row += [
+                    _fmt(rules.accuracy if rules else None),
+                    _fmt(rules.mae if rules else None, "mae"),
                 ]
-            )
-    return _table(["set", "field", "n", "answered", "accuracy", "mae", "judge"], rows)
+            rows.append(row)
+    header = ["set", "field", "n", "answered", "accuracy", "mae", "judge"]
+    if base is not None:
+        header += ["rules acc", "rules mae"]
+    return _table(header, rows)
 
 
 def confusion_labels(score: FieldScore, spec: FieldSpec) -> tuple[list[str], list[str]]:
@@ -178,7 +192,7 @@ def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 def summary_rows(run: EvalRun) -> list[list[Any]]:
     """Rows of summary.csv."""
     rows: list[list[Any]] = []
-    for result in run.variants:
+    for result in [*run.variants, *([run.baseline] if run.baseline is not None else [])]:
         for group in run.groups():
             for name, score in run.scores(result, group).items():
                 metrics = score.metrics()

@@ -191,6 +191,8 @@ class EvalRun:
     variants: list[VariantResult]
     judged: bool = True
     """Whether the judge ran (judge thresholds are skipped otherwise)."""
+    baseline: VariantResult | None = None
+    """What the recipe's `llm.rules` alone answer (None: the recipe has no rules)."""
 
     def scored(self, result: VariantResult, set_name: str = ALL) -> list[ScoredCase]:
         """The cases of one set (or all) with ``result``'s answers and verdicts."""
@@ -552,6 +554,35 @@ def judge_variant(
     result.judge_seconds = round(time.monotonic() - started, 3)
 
 
+def rules_baseline(recipe: Any, prepared: Prepared) -> VariantResult | None:
+    """The answers `llm.rules` alone give: fixed fields of the first matching rule.
+
+    A case no rule matches has no answer (it counts as wrong), and a field a
+    rule leaves to the model is unanswered: the score a prompt or model has to
+    beat. None when the recipe has no rules.
+    """
+    from common.llm.rules import match_rules
+
+    rules = recipe.llm.rules if recipe.llm is not None else []
+    if not rules:
+        return None
+    index = match_rules(rules, prepared.kept, where=recipe.where(field="llm.rules"))
+    matched = dict(zip(prepared.kept[LEAD_KEY].to_list(), index.to_list(), strict=True))
+    answers: dict[str, dict[str, Any] | None] = {}
+    reasons: dict[str, str | None] = {}
+    for case in prepared.cases:
+        rule = matched.get(case.key)
+        answers[case.key] = None if rule is None else dict(rules[rule].answer)
+        reasons[case.key] = "no rule matches" if rule is None else None
+    return VariantResult(
+        variant=Variant("rules", prompt_name="llm.rules"),
+        model=None,
+        provider="rules",
+        answers=answers,
+        reasons=reasons,
+    )
+
+
 def run_eval(
     ctx: Any,
     recipe: Any,
@@ -588,4 +619,5 @@ def run_eval(
         fields=fields,
         variants=results,
         judged=judge,
+        baseline=rules_baseline(recipe, prepared),
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from common.messages import RunOptions
 from common.settings import Settings
@@ -95,3 +96,27 @@ def test_rules_answer_without_a_call_or_fix_fields_the_model_does_not_answer(
         "batch": 0,
     }
     assert _rows(again.outputs["analysis"]) != []
+
+
+def test_eval_prints_the_rules_only_baseline_beside_the_model(
+    openai_env: Path, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    from common.evals.cli import eval_command
+
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(
+        eval_command,
+        ["--recipe", "stall_reasons", "--set", "generated", "--no-judge", "--out", str(out)],
+    )
+    assert result.exit_code in (0, 1), result.output  # the fake model may miss the gate
+    assert "rules: llm.rules alone" in result.output
+    lines = result.output.splitlines()
+    header = next(line for line in lines if line.startswith("set "))
+    assert header.split()[-4:] == ["rules", "acc", "rules", "mae"]
+    reason = next(line for line in lines if line.startswith("generated  primary_stall_reason_code"))
+    # never replied, advisor confirmed and stopped in profiling: 18 of the 30 reason cases
+    assert reason.split()[-2:] == ["0.600", "-"]
+    summary = list(csv.DictReader((out / "summary.csv").open(encoding="utf-8")))
+    rules = {r["field"]: r for r in summary if r["variant"] == "rules"}
+    assert float(rules["primary_stall_reason_code"]["accuracy"]) == pytest.approx(0.6)
+    assert float(rules["next_action"]["accuracy"]) == pytest.approx(12 / 18)
