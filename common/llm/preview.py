@@ -106,8 +106,10 @@ def request_tokens(request: Any) -> int:
 
 def preview_llm(
     ctx: Any, recipe: Any, options: Any, leads: pl.DataFrame, messages: pl.DataFrame
-) -> LLMPreview:
+) -> LLMPreview | None:
     """The cost preview of ``recipe``'s LLM step over ``leads`` and their ``messages``.
+
+    None when the recipe's mode has no ``plan`` hook (`score`, `extract`).
 
     Args:
         ctx: Settings and backends (the summary cache is read, never written).
@@ -131,14 +133,9 @@ def preview_llm(
     normalized = normalize_messages(messages).filter(
         pl.col(LEAD_KEY).is_in(kept[LEAD_KEY].implode())
     )
-    mode = get_mode(config.mode)
-    hook = getattr(mode, "plan", None)
+    hook = getattr(get_mode(config.mode), "plan", None)
     if hook is None:
-        from common.errors import ConfigError
-
-        raise ConfigError(
-            f"mode `{config.mode}` has no cost preview", where=recipe.where(field="llm.mode")
-        )
+        return None  # the mode's later calls depend on its first answers: no preview
     plan = hook(
         recipe=recipe,
         settings=settings,

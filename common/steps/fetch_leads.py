@@ -175,7 +175,7 @@ def plan_run(ctx: StepContext, request: RunRequest, *, now: datetime) -> RunPlan
             job=job,
         )
     preview = None
-    if recipe.llm is not None and leads.height:
+    if recipe.llm is not None and recipe.llm.mode == "analyze" and leads.height:
         from common.llm.preview import preview_llm, read_conversations
 
         options = request.options.model_copy(update={"as_of": as_of})
