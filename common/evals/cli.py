@@ -189,7 +189,9 @@ def _run(
     for result in run.variants:
         click.echo(f"  {result.label}")
     if run.baseline is not None:
-        click.echo("  rules: llm.rules alone (rules acc/mae; a case no rule matches counts as wrong)")
+        click.echo(
+            "  rules: llm.rules alone (rules acc/mae; a case no rule matches counts as wrong)"
+        )
     first = run.variants[0]
     click.echo("")
     click.echo(text_scores(run, first))
