@@ -154,6 +154,19 @@ def test_query_carries_labels_and_the_bytes_cap(
     assert config["query"]["maximumBytesBilled"] == str(JOB.maximum_bytes_billed)
 
 
+def test_no_cap_sends_no_maximum_bytes_billed(
+    fake: FakeBigQuery, warehouse: BigQueryWarehouse
+) -> None:
+    uncapped = JobOptions(labels=JOB.labels, maximum_bytes_billed=None)
+    table = warehouse.query(
+        "SELECT COUNT(*) AS n FROM `chat.messages`", {}, where=WHERE, job=uncapped
+    )
+    assert table.column("n").to_pylist() == [N_LEADS * 3]
+    [insert] = fake.calls(INSERT)
+    assert "maximumBytesBilled" not in insert.body["configuration"]["query"]  # type: ignore[index]
+    assert insert.body["configuration"]["labels"] == dict(JOB.labels)  # type: ignore[index]
+
+
 def test_query_over_the_cap_fails_naming_the_cap_and_how_to_raise_it(
     fake: FakeBigQuery, warehouse: BigQueryWarehouse
 ) -> None:

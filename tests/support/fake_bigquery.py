@@ -38,6 +38,7 @@ import json
 import math
 import re
 import threading
+import traceback
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -194,6 +195,7 @@ class FakeBigQuery:
     _results: dict[str, Any] = field(default_factory=dict)  # job id → Arrow result
     _uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
     _failure_status: dict[str, int] = field(default_factory=dict)  # job id → HTTP status
+    errors: list[str] = field(default_factory=list)  # tracebacks of the double's own bugs
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _con: Any = None
 
@@ -288,6 +290,10 @@ class FakeBigQuery:
             message = f"Already Exists: Job {project}:{ref['location']}.{ref['jobId']}"
             return 409, _error(409, "duplicate", message), {}
         configuration = body.get("configuration", {})
+        cap = configuration.get("query", {}).get("maximumBytesBilled")
+        if cap is not None and not str(cap).isdigit():  # an int64 field, sent as a string
+            message = f"Invalid value for maximumBytesBilled: {cap!r}"
+            return 400, _error(400, "invalid", message), {}
         if not self.execute:
             return 200, self._canned_job(project, ref, configuration), {}
         if "query" in configuration:
@@ -876,9 +882,13 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
-        status, answer, extra = self.server.fake.handle_raw(
-            method, parts.path, parse_qs(parts.query), headers, raw, f"http://{host}"
-        )
+        try:
+            status, answer, extra = self.server.fake.handle_raw(
+                method, parts.path, parse_qs(parts.query), headers, raw, f"http://{host}"
+            )
+        except Exception as err:  # a bug of the double: say so instead of hanging up
+            self.server.fake.errors.append(traceback.format_exc())
+            status, answer, extra = 500, _error(500, "fakeBug", f"{type(err).__name__}: {err}"), {}
         data = json.dumps(answer).encode() if answer is not None else b""
         self.send_response(status)
         for name, value in extra.items():

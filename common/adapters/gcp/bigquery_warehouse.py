@@ -134,7 +134,8 @@ def build_job_config(
     )
     if job is not None:
         config.labels = dict(job.labels)
-        config.maximum_bytes_billed = job.maximum_bytes_billed
+        if job.maximum_bytes_billed is not None:  # the client would send None as "None"
+            config.maximum_bytes_billed = job.maximum_bytes_billed
     return config
 
 
