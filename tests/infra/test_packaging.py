@@ -6,11 +6,13 @@ environment made for the session (no system site-packages; packages from the
 local pip index or PyPI), resynchronised before each function (missing
 packages installed, others removed), unpack the zip and post real requests to
 its handlers there, chaining the messages the functions publish:
-fetch_leads (an uploaded leads CSV) → process → report, which writes the CSVs.
-fetch_conversations queries BigQuery, which cannot run here: it gets a shard
-of a run without leads, which it must refuse for good (dead letter, 200).
-Every function also builds its Google adapters and clients there (no call is
-made), the BigQuery one for the two functions that query it.
+fetch_leads (an uploaded leads CSV) → fetch_conversations → process → report,
+which writes the CSVs. The two functions that use BigQuery reach the project's
+BigQuery double (`tests.support.fake_bigquery`, executing on DuckDB in this
+process, and its Storage Read API over gRPC) through their own pinned clients:
+fetch_leads stages the run's one conversations scan there, fetch_conversations
+reads its shard of it. Every function also builds its Google adapters and
+clients there (no call is made).
 
 By default only fetch_leads (HTTP) and process (CloudEvent) are served, to keep
 the suite fast on two cores; ``PACKAGING_ALL=1`` serves all five.
@@ -26,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,12 @@ import pytest
 
 from tests.infra.clean_venv import CleanVenv, prepared_venv
 from tests.infra.infra_support import REPO
+from tests.support.fake_bigquery import FakeBigQuery, serve
+from tests.support.fake_bigquery_storage import (
+    CREATE_READ_SESSION,
+    FakeBigQueryStorage,
+    serve_storage,
+)
 
 sys.path.insert(0, str(REPO / "scripts"))
 import package_functions as pf  # noqa: E402
@@ -165,7 +174,32 @@ def chain_state(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"sample": sample, "data": data, "state": data / "state.sqlite", "published": {}}
 
 
-def _serve(venv: CleanVenv, package: pf.Package, plan: dict, state: dict, tmp: Path) -> dict:
+@pytest.fixture(scope="session")
+def bigquery_double(chain_state: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The BigQuery double over the sample data, and the settings that aim a function at it."""
+    fake = FakeBigQuery(execute=True, data_dir=chain_state["sample"], project="packaging")
+    storage = FakeBigQueryStorage(fake)
+    with serve(fake) as url, serve_storage(storage) as endpoint:
+        yield {
+            "fake": fake,
+            "storage": storage,
+            "env": {
+                "LR_WAREHOUSE": "bigquery",
+                "LR_PROJECT": "packaging",
+                "LR_BIGQUERY_API_ENDPOINT": url,
+                "LR_BIGQUERY_STORAGE_ENDPOINT": endpoint,
+            },
+        }
+
+
+def _serve(
+    venv: CleanVenv,
+    package: pf.Package,
+    plan: dict,
+    state: dict,
+    tmp: Path,
+    extra_env: dict[str, str] | None = None,
+) -> dict:
     folder = tmp / package.function
     with zipfile.ZipFile(package.zip_path) as archive:
         archive.extractall(folder)
@@ -181,6 +215,7 @@ def _serve(venv: CleanVenv, package: pf.Package, plan: dict, state: dict, tmp: P
         "FIRESTORE_EMULATOR_HOST": "127.0.0.1:9",
         "PUBSUB_EMULATOR_HOST": "127.0.0.1:9",
         "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9",
+        **(extra_env or {}),
     }
     script = Path(__file__).with_name("serve_check.py")
     done = subprocess.run(
@@ -222,6 +257,7 @@ def test_zip_serves_its_handlers_in_a_clean_venv(
     built: dict[str, pf.Package],
     venv: CleanVenv,
     chain_state: dict[str, Any],
+    bigquery_double: dict[str, Any],
     tmp_path: Path,
 ) -> None:
     if not ALL and function not in REPRESENTATIVE:
@@ -251,7 +287,12 @@ def test_zip_serves_its_handlers_in_a_clean_venv(
             "warehouse": True,
             "publishes": True,
             "requests": [
-                {"target": "fetch_conversations", "signature": "cloudevent", "body": shard}
+                {
+                    "target": "fetch_conversations",
+                    "signature": "cloudevent",
+                    # The shard fetch_leads published (it is served first).
+                    "body": published.get("leads-fetched", [shard])[0],
+                }
             ],
         },
         "process": {
@@ -265,13 +306,14 @@ def test_zip_serves_its_handlers_in_a_clean_venv(
             ],
         },
         "report": {
+            "warehouse": True,  # it drops the run's staged scan
             "requests": [
                 {
                     "target": "report",
                     "signature": "cloudevent",
                     "body": published.get("clustered", [{}])[0],
                 }
-            ]
+            ],
         },
         "sweep": {
             "publishes": True,
@@ -288,7 +330,8 @@ def test_zip_serves_its_handlers_in_a_clean_venv(
     if function == "process":
         _write_conversations(chain_state)
     plan = plans.get(function) or _generic_plan(package)
-    report = _serve(venv, package, plan, chain_state, tmp_path)
+    extra_env = bigquery_double["env"] if plan.get("warehouse") else None
+    report = _serve(venv, package, plan, chain_state, tmp_path, extra_env)
     answers = {a["target"]: a for a in report["answers"]}
     for topic in {p["topic"] for p in report["published"]}:
         published[topic] = _published(report, topic)
@@ -301,11 +344,19 @@ def test_zip_serves_its_handlers_in_a_clean_venv(
         assert (message["run_id"], message["shard_count"]) == (RUN_ID, 1)
         assert set(report["google"]) == {"state", "blobs", "cache", "bus", "warehouse"}
         assert report["google"]["warehouse"] == "BigQueryWarehouse"
+        # The run's one conversations scan ran on the double, through the zip's client.
+        scans = [
+            j
+            for j in bigquery_double["fake"].query_jobs()
+            if "destinationTable" in j["configuration"]["query"]
+        ]
+        assert len(scans) == 1
     elif function == "fetch_conversations":
-        # No leads for that run: refused for good, acknowledged, dead-lettered.
+        # Its shard of the staged scan, read with the zip's Storage Read API client.
         assert answers["fetch_conversations"]["status"] == 200, answers
-        [dead] = _published(report, "leads-fetched-dead-letter")
-        assert dead["step"] == "fetch_conversations" and dead["error"]["type"] == "BlobNotFound"
+        [message] = _published(report, "conversations-fetched")
+        assert (message["run_id"], message["shard_index"]) == (RUN_ID, 0)
+        assert bigquery_double["storage"].calls(CREATE_READ_SESSION)
         assert report["google"]["warehouse"] == "BigQueryWarehouse"
     elif function == "process":
         assert answers["process"]["status"] == 200, answers
@@ -313,6 +364,9 @@ def test_zip_serves_its_handlers_in_a_clean_venv(
         assert run["run_id"] == RUN_ID
     elif function == "report":
         assert answers["report"]["status"] == 200, answers
+        assert report["google"]["warehouse"] == "BigQueryWarehouse"
+        staged = [k for k in bigquery_double["fake"].tables if k[1] == "lead_recovery_staging"]
+        assert not staged, staged  # the run's staged tables were dropped
         analysis = list((chain_state["data"] / "output_run" / "demo").glob("*/demo_analysis.csv"))
         assert len(analysis) == 1, json.dumps(report["published"])[:3000]
         with analysis[0].open(encoding="utf-8") as handle:
