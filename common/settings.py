@@ -129,6 +129,19 @@ class Settings(BaseSettings):
     llm_cache: bool = Field(
         True, description="Use the summary cache (the CLI's --no-cache sets false)."
     )
+    llm_rate_budget: Literal["shared", "process"] = Field(
+        "shared",
+        description="Where each key's `rpm`/`tpm` budget lives: `shared` (Firestore on `gcp`, the "
+        "state DB locally: one budget for every instance and shard) or `process` (a limiter per "
+        "client, as before; N shards then send N times the rate).",
+    )
+    llm_rate_budget_fallback_share: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="Share of a key's rate one process uses on its own while the shared budget's "
+        "store fails (1 / the most summarize instances keeps the total within the limit).",
+    )
     llm_cache_ttl_days: int = Field(
         30, ge=1, description="Days a cached answer lives (Firestore TTL)."
     )

@@ -4,10 +4,16 @@ One `LLMClient` wraps one provider and one `KeyPool`. Each attempt:
 
 1. takes a concurrency slot (``limits.concurrency``),
 2. takes one request from the RPM limiter and the estimated tokens from the
-   TPM limiter (both `aiolimiter.AsyncLimiter` leaky buckets),
-3. picks a key (round-robin over healthy keys; when all are cooling down it
-   sleeps until the first one is usable again),
-4. calls the provider under ``asyncio.timeout(limits.timeout_seconds)``.
+   TPM limiter, and picks a key (round-robin over healthy keys; when all are
+   cooling down it sleeps until the first one is usable again),
+3. calls the provider under ``asyncio.timeout(limits.timeout_seconds)``.
+
+With a shared `RateBudget` (`common.llm.budget`, what `build_client` gives),
+``rpm`` / ``tpm`` are each key's limits for the whole deployment: the key is
+picked first, then one request and the estimated tokens are taken from that
+key's shared buckets, which every client of every process leases from.
+Without one, each client keeps its own `aiolimiter.AsyncLimiter` leaky buckets
+(limits of this client alone, over all its keys).
 
 `RateLimited` and `ProviderUnavailable` are retried up to ``limits.retries``
 times with exponential backoff and full jitter; a 429 also puts the throttled
@@ -44,6 +50,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from common.llm.budget import RateBudget
 from common.llm.config import RateLimits
 from common.llm.keys import KeyChoice, KeyPool
 from common.llm.providers.base import (
@@ -143,6 +150,7 @@ class LLMClient:
         count_tokens: Callable[[str], int] | None = None,
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
+        budget: RateBudget | None = None,
     ) -> None:
         """Wrap ``provider``.
 
@@ -154,6 +162,8 @@ class LLMClient:
             backoff_initial: Upper bound of the first retry's random wait, in seconds;
                 it doubles with each retry (full jitter).
             backoff_max: Largest upper bound of a retry's random wait, in seconds.
+            budget: Shared per-key buckets for ``limits.rpm`` / ``limits.tpm`` (None: this
+                client's own in-process limiters).
         """
         self.provider = provider
         self.limits = limits
@@ -161,6 +171,7 @@ class LLMClient:
         self.count_tokens = count_tokens or approx_tokens
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self.budget = budget
         self.stats = LLMStats()
         self._in_flight = 0
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
@@ -240,10 +251,11 @@ class LLMClient:
         loop = asyncio.get_running_loop()
         state = self._loops.get(loop)
         if state is None:
+            local = self.budget is None
             state = _LoopState(
                 semaphore=asyncio.Semaphore(self.limits.concurrency),
-                rpm=rpm_limiter(self.limits.rpm) if self.limits.rpm else None,
-                tpm=tpm_limiter(self.limits.tpm) if self.limits.tpm else None,
+                rpm=rpm_limiter(self.limits.rpm) if local and self.limits.rpm else None,
+                tpm=tpm_limiter(self.limits.tpm) if local and self.limits.tpm else None,
             )
             self._loops[loop] = state
         return state
@@ -269,6 +281,23 @@ class LLMClient:
     async def _attempt(self, request: LLMRequest, state: _CallState, number: int) -> LLMResponse:
         loop_state = self._loop_state()
         async with loop_state.semaphore:
+            if self.budget is not None and (self.limits.rpm or self.limits.tpm):
+                # Per-key budgets: the key first, then its buckets. A key throttled
+                # while this call waited for its budget still gets this one call.
+                choice = await self._choose_key()
+                tokens = self.estimate_tokens(request)
+                if self.limits.tpm:
+                    tokens = min(tokens, self.limits.tpm)
+                if await self.budget.acquire(
+                    self.provider.name,
+                    choice.key_id,
+                    rpm=self.limits.rpm,
+                    tpm=self.limits.tpm,
+                    tokens=tokens,
+                ):
+                    self.stats.limiter_waits += 1
+                state.key_id = choice.key_id
+                return await self._call(request, choice, number)
             if loop_state.rpm is not None:
                 await self._acquire(loop_state.rpm, 1)
             if loop_state.tpm is not None:

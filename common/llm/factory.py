@@ -48,11 +48,13 @@ def build_client(config: LLMConfig, settings: Settings) -> LLMClient:
     """The rate-limited, retrying client of ``config``'s provider, with its key pool.
 
     ``config`` is the effective one (`effective_provider_model` applied): its
-    provider, model, base URL and ``limits`` are used.
+    provider, model, base URL and ``limits`` are used. ``limits.rpm`` / ``tpm``
+    hold per key across every process of the deployment (`budget_for`).
 
     Raises:
         ConfigError: the provider cannot be built (missing key or package).
     """
+    from common.llm.budget import budget_for
     from common.llm.client import LLMClient
     from common.llm.keys import KeyPool
     from common.llm.providers.registry import api_keys, build_provider
@@ -66,6 +68,7 @@ def build_client(config: LLMConfig, settings: Settings) -> LLMClient:
         count_tokens=count_tokens,
         backoff_initial=config.limits.backoff_initial_seconds,
         backoff_max=config.limits.backoff_max_seconds,
+        budget=budget_for(settings),
     )
 
 
