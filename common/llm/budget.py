@@ -9,7 +9,7 @@ locally) that every process leases from in small chunks:
 
 - a **lease** refills the stored bucket by the time elapsed (at the limit's
   rate, up to ``burst_s`` seconds of it) and takes between ``minimum`` and
-  ``want`` tokens in one transaction (`common.ports.ratebudget.take`);
+  ``want`` tokens atomically (`common.ports.ratebudget.take`);
 - the process spends leased tokens locally, with no round trip per call, and
   leases again when they run out; tokens it has not spent ``ttl_s`` after the
   lease expire (they are never handed back);

@@ -4,8 +4,8 @@ A bucket is one provider limit of one key (``openai.1a2b3c4d.rpm``): it refills
 at ``rate_per_s`` up to ``capacity``. A lease refills it by the time elapsed
 since its last change, then takes up to ``want`` tokens, but only if at least
 ``minimum`` are there; otherwise it takes nothing and says how long until
-``minimum`` will be. Stores run `take` inside one transaction per lease, so the
-arithmetic is the same on every backend (the contract tests check it) and two
+``minimum`` will be. Stores run `take` atomically per lease (a transaction, or a
+write conditional on the read), so the arithmetic is the same on every backend (the contract tests check it) and two
 processes never take the same token.
 
 Clocks are wall clocks (seconds since the epoch) of whichever process leases:
