@@ -370,6 +370,23 @@ def test_estimate_is_a_dry_run_answering_the_bytes_it_would_read(
     assert not fake.query_jobs()  # nothing ran
 
 
+def test_estimate_sends_a_bounded_sample_of_a_long_key_list(
+    fake: FakeBigQuery, warehouse: BigQueryWarehouse
+) -> None:
+    keys = [f"L{i:06d}" for i in range(100_000)]  # ~2 MB of JSON: near the request limit
+    estimate = warehouse.estimate(
+        CONVERSATIONS_SQL, {"lead_keys": keys, "as_of": AS_OF}, where=WHERE, job=JOB
+    )
+    assert estimate.bytes == (fake.data_dir / "chat/messages.parquet").stat().st_size  # type: ignore[operator]
+    [insert] = fake.calls(INSERT)
+    [param] = [
+        p
+        for p in insert.body["configuration"]["query"]["queryParameters"]  # type: ignore[index]
+        if p["name"] == "lead_keys"
+    ]
+    assert len(param["parameterValue"]["arrayValues"]) == 1_000
+
+
 def test_estimate_of_invalid_sql_is_a_data_error(warehouse: BigQueryWarehouse) -> None:
     with pytest.raises(DataError) as info:
         warehouse.estimate("SELECT * FROM `chat.nope`", {}, where=WHERE)
