@@ -13,6 +13,10 @@ Endpoints:
   ``POST /v1beta1/projects/{p}/locations/{l}/publishers/google/models/{model}:generateContent``
   (service account, ``Authorization: Bearer``); ``v1`` and ``v1beta`` prefixes
   are accepted too.
+- The OpenAI Batch API (``/v1/files``, ``/v1/batches``: `_BatchAPI`) and Vertex AI
+  batch prediction jobs (``/v1beta1/projects/{p}/locations/{l}/batchPredictionJobs``,
+  input and output on the Cloud Storage emulator: `_VertexBatchAPI`), with an
+  OAuth token endpoint (``POST /token``) for keyless Vertex clients.
 
 Answers are valid JSON derived deterministically from the request's JSON
 Schema and prompt (`default_answer`). Tests steer the server with:
@@ -356,10 +360,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.server.fake._batch_api(self, "GET"):
             return
+        if self.server.fake._vertex_batch_api(self, "GET"):
+            return
         self._send_json(200, {"status": "ok"})
 
     def do_POST(self) -> None:
         if self.server.fake._batch_api(self, "POST"):
+            return
+        if self.server.fake._vertex_batch_api(self, "POST"):
             return
         self.server.fake._handle(self)
 
@@ -403,6 +411,10 @@ class _BatchState:
     """For each of the next batches: how many of its items are answered before it expires."""
     polls_to_finish: int = 1
     items: list[Received] = field(default_factory=list)
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Vertex AI batch prediction jobs by id (`_VertexBatchAPI`)."""
+    fail_jobs: list[str] = field(default_factory=list)
+    """Messages of the next Vertex jobs to fail as a whole."""
 
 
 def _multipart(content_type: str, raw: bytes) -> dict[str, tuple[str | None, bytes]]:
@@ -652,7 +664,243 @@ class _BatchAPI:
             }
 
 
-class FakeLLM(_BatchAPI):
+# --- Vertex AI batch prediction (google-genai `client.batches` with vertexai=True) ----------
+
+VERTEX_JOBS_PATH = re.compile(
+    r"^/(?:v1|v1beta1)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
+    r"/batchPredictionJobs(?:/(?P<id>[^/:]+))?$"
+)
+TOKEN_PATH = "/token"
+
+
+def _gcs_split(uri: str) -> tuple[str, str]:
+    bucket, _, name = uri.removeprefix("gs://").partition("/")
+    return bucket, name
+
+
+def _rfc3339() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+
+
+class _VertexBatchAPI:
+    """Mixin of `FakeLLM`: Vertex AI batch prediction over Cloud Storage, and an OAuth token endpoint.
+
+    What google-genai calls with ``Client(vertexai=True, project=..., location=...)``:
+    ``POST /v1beta1/projects/{p}/locations/{l}/batchPredictionJobs`` (``inputConfig``
+    ``gcsSource.uris``: a JSONL of ``{"request": <GenerateContentRequest>}``;
+    ``outputConfig.gcsDestination.outputUriPrefix``) creates a job;
+    ``GET .../batchPredictionJobs/{id}`` reports ``JOB_STATE_RUNNING`` until it
+    has been asked `batch_polls_to_finish` times, then reads the input from the
+    Cloud Storage emulator (`storage_host`, default ``STORAGE_EMULATOR_HOST``),
+    answers every line as ``generateContent`` would and writes
+    ``{prefix}/prediction-model-<time>/predictions.jsonl``: one line per request
+    reached, each echoing its ``request`` with ``status`` (empty, or the error of
+    a failed line) and ``response``, as Vertex AI does. The same knobs as the
+    OpenAI batches apply: faults injected with ``api="batch"`` per line,
+    `expire_next_batch` (the job ends ``JOB_STATE_EXPIRED`` and the lines it never
+    reached are absent), `batch_polls_to_finish`; `fail_next_vertex_job` ends a
+    job ``JOB_STATE_FAILED`` without output. Every line answered is in
+    `batch_items`; every job request in `requests` (api ``vertex-batch``).
+
+    ``POST /token`` is an OAuth 2.0 token endpoint (any refresh token or
+    assertion gets a bearer token) for credentials whose ``token_uri`` is this
+    server; its requests are in `requests` too (api ``oauth``).
+    """
+
+    _lock: threading.Lock
+    _batch: _BatchState
+    _requests: list[Received]
+    storage_host: str | None = None
+    """The Cloud Storage emulator's URL (``http://127.0.0.1:P``); None: ``STORAGE_EMULATOR_HOST``."""
+
+    @property
+    def vertex_jobs(self) -> list[dict[str, Any]]:
+        """Every Vertex batch prediction job created, oldest first."""
+        with self._lock:
+            return [json.loads(json.dumps(j)) for j in self._batch.jobs.values()]
+
+    def fail_next_vertex_job(self, message: str = "Internal error occurred.") -> None:
+        """The next Vertex job to end fails as a whole (``JOB_STATE_FAILED``, no output)."""
+        with self._lock:
+            self._batch.fail_jobs.append(message)
+
+    def _vertex_batch_api(self, handler: _Handler, method: str) -> bool:
+        path = handler.path.split("?", 1)[0]
+        match = VERTEX_JOBS_PATH.match(path)
+        if not match and not (path == TOKEN_PATH and method == "POST"):
+            return False
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        key = headers.get("x-goog-api-key")
+        if key is None and headers.get("authorization", "").lower().startswith("bearer "):
+            key = headers["authorization"][7:].strip()
+        received = Received(
+            at=time.monotonic(),
+            api="oauth" if match is None else "vertex-batch",
+            path=path,
+            key_id=fingerprint(key) if key else None,
+            raw_key=key,
+            body=None,
+            headers=headers,
+        )
+        with self._lock:
+            self._requests.append(received)
+        if match is None:
+            token = (
+                "ya29.fake-" + hashlib.sha256(raw + str(time.time_ns()).encode()).hexdigest()[:16]
+            )
+            handler._send_json(
+                200, {"access_token": token, "expires_in": 3600, "token_type": "Bearer"}
+            )
+            return True
+        if not key:
+            handler._send_json(401, _error_body("gemini", 401, "Missing credentials."))
+            return True
+        parent = f"projects/{match.group('project')}/locations/{match.group('location')}"
+        job_id = match.group("id")
+        state = self._batch
+        if method == "POST" and job_id is None:
+            body = json.loads(raw or b"{}")
+            uris = (body.get("inputConfig") or {}).get("gcsSource", {}).get("uris") or []
+            prefix = ((body.get("outputConfig") or {}).get("gcsDestination") or {}).get(
+                "outputUriPrefix"
+            )
+            if len(uris) != 1 or not str(uris[0]).startswith("gs://") or not prefix:
+                handler._send_json(
+                    400,
+                    _error_body("gemini", 400, "gcsSource.uris and outputUriPrefix are required"),
+                )
+                return True
+            with self._lock:
+                new_id = str(1000 + len(state.jobs))
+                job = {
+                    "name": f"{parent}/batchPredictionJobs/{new_id}",
+                    "displayName": body.get("displayName", ""),
+                    "model": body.get("model", ""),
+                    "inputConfig": body.get("inputConfig"),
+                    "outputConfig": body.get("outputConfig"),
+                    "state": "JOB_STATE_PENDING",
+                    "createTime": _rfc3339(),
+                    "updateTime": _rfc3339(),
+                }
+                state.jobs[new_id] = job
+            handler._send_json(200, job)
+        elif method == "GET" and job_id is not None:
+            if job_id not in state.jobs:
+                handler._send_json(404, _error_body("gemini", 404, "Batch job not found."))
+                return True
+            with self._lock:
+                state.polls[job_id] = state.polls.get(job_id, 0) + 1
+                job = state.jobs[job_id]
+                due = (
+                    job["state"] in ("JOB_STATE_PENDING", "JOB_STATE_RUNNING")
+                    and state.polls[job_id] >= state.polls_to_finish
+                )
+                if not due and job["state"] == "JOB_STATE_PENDING":
+                    job["state"] = "JOB_STATE_RUNNING"
+                failure = state.fail_jobs.pop(0) if due and state.fail_jobs else None
+                expire = state.expire.pop(0) if due and failure is None and state.expire else None
+            if due:
+                self._finish_vertex_job(job, expire, failure)
+            handler._send_json(200, job)
+        else:
+            handler._send_json(404, _error_body("gemini", 404, "not found"))
+        return True
+
+    def _gcs(self, method: str, uri: str, data: bytes | None = None) -> bytes:
+        import os
+        import urllib.parse
+        import urllib.request
+
+        host = (self.storage_host or os.environ.get("STORAGE_EMULATOR_HOST", "")).rstrip("/")
+        if not host:
+            raise RuntimeError(
+                "no Cloud Storage emulator: set storage_host or STORAGE_EMULATOR_HOST"
+            )
+        bucket, name = _gcs_split(uri)
+        if method == "GET":
+            url = f"{host}/storage/v1/b/{bucket}/o/{urllib.parse.quote(name, safe='')}?alt=media"
+            request = urllib.request.Request(url)
+        else:
+            query = urllib.parse.urlencode({"uploadType": "media", "name": name})
+            url = f"{host}/upload/storage/v1/b/{bucket}/o?{query}"
+            request = urllib.request.Request(
+                url, data=data, method="POST", headers={"Content-Type": "application/jsonl"}
+            )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return bytes(response.read())
+
+    def _finish_vertex_job(
+        self, job: dict[str, Any], expire_after: int | None, failure: str | None
+    ) -> None:
+        if failure is not None:
+            with self._lock:
+                job["state"] = "JOB_STATE_FAILED"
+                job["error"] = {"code": 13, "message": failure}
+                job["updateTime"] = job["endTime"] = _rfc3339()
+            return
+        source = job["inputConfig"]["gcsSource"]["uris"][0]
+        lines = [
+            json.loads(line) for line in self._gcs("GET", source).decode().splitlines() if line
+        ]
+        model = str(job.get("model", "")).rsplit("/", 1)[-1]
+        out: list[str] = []
+        failed = 0
+        for n, line in enumerate(lines):
+            if expire_after is not None and n >= expire_after:
+                continue  # never reached: absent from the output, as Vertex AI leaves it
+            request = line.get("request") or {}
+            item = Received(
+                at=time.monotonic(),
+                api="batch",
+                path=f"{job['name']}#{n}",
+                key_id=None,
+                raw_key=None,
+                body=request,
+                model=model,
+            )
+            _read_gemini(item)
+            fault = self._take_fault(item)  # type: ignore[attr-defined]
+            item.fault = fault.kind if fault else None
+            with self._lock:
+                self._batch.items.append(item)
+            row: dict[str, Any] = {"status": "", "processed_time": _rfc3339(), "request": request}
+            if fault is not None and fault.kind == "status":
+                item.status = fault.status
+                failed += 1
+                error = _error_body("gemini", fault.status, _error_message(fault.status, item))
+                row["status"] = f"Request failed: {json.dumps(error)}"
+                out.append(json.dumps(row))
+                continue
+            text = json.dumps(default_answer(item.schema, item.user), ensure_ascii=False)
+            if fault is not None and fault.kind == "violating":
+                text = json.dumps(violating_answer(item.schema, item.user), ensure_ascii=False)
+            elif fault is not None and fault.kind == "malformed":
+                text = '{"answer": "this is not JSON'
+            item.status = 200
+            row["response"] = _gemini_response(item, text)
+            out.append(json.dumps(row, ensure_ascii=False))
+        prefix = job["outputConfig"]["gcsDestination"]["outputUriPrefix"].rstrip("/")
+        stamp = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**6:06d}Z"
+        )
+        directory = f"{prefix}/prediction-model-{stamp}"
+        self._gcs("POST", f"{directory}/predictions.jsonl", ("\n".join(out) + "\n").encode())
+        with self._lock:
+            job["state"] = (
+                "JOB_STATE_EXPIRED" if expire_after is not None else "JOB_STATE_SUCCEEDED"
+            )
+            job["outputInfo"] = {"gcsOutputDirectory": directory}
+            job["completionStats"] = {
+                "successfulCount": str(len(out) - failed),
+                "failedCount": str(failed),
+                "incompleteCount": str(len(lines) - len(out)),
+            }
+            job["updateTime"] = job["endTime"] = _rfc3339()
+
+
+class FakeLLM(_BatchAPI, _VertexBatchAPI):
     """The fake OpenAI + Gemini server; see the module docstring."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
