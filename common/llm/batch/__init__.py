@@ -306,7 +306,9 @@ class BatchRouter:
             round_no = len(state.rounds) + 1
             label = f"{self.scope.run_id}/summarize-{self.scope.shard:05d}/round-{round_no}"
             batch_id, key_id = self.provider.submit(
-                [(keys[i], requests[i]) for i in submit], label=label
+                [(keys[i], requests[i]) for i in submit],
+                label=label,
+                prefix=f"{state.prefix}round-{round_no}/",
             )
             state.rounds.append(
                 {

@@ -13,6 +13,10 @@ them as unanswered.
   ``/v1/chat/completions`` within 24 h, and its output and error files are
   read back. Each line's body is exactly what the online provider sends
   (`openai_provider.chat_body`), so answers match the online mode's.
+- **Gemini** (`common.llm.batch.gemini.GeminiBatch`): Vertex AI batch
+  prediction jobs through ``google-genai``, input and output as JSONL in the
+  run's bucket (Vertex AI reads batches only from Cloud Storage or BigQuery);
+  needs ``LR_PROJECT`` and ``LR_BUCKET`` (express-mode keys cannot create jobs).
 
 The batch and its files belong to the key that created them: the key's
 fingerprint is recorded with the batch and the same key fetches it.
@@ -68,8 +72,14 @@ class BatchProvider(Protocol):
 
     name: str
 
-    def submit(self, requests: list[tuple[str, LLMRequest]], *, label: str) -> tuple[str, str]:
-        """Submit the requests as one batch; returns (batch id, key fingerprint)."""
+    def submit(
+        self, requests: list[tuple[str, LLMRequest]], *, label: str, prefix: str | None = None
+    ) -> tuple[str, str]:
+        """Submit the requests as one batch; returns (batch id, key fingerprint).
+
+        ``prefix`` is the BlobStore folder of this batch (``runs/<run_id>/batches/...``)
+        for providers that read their input from the run's bucket.
+        """
         ...
 
     def fetch(self, batch_id: str, *, key_id: str | None) -> BatchStatus:
@@ -138,8 +148,13 @@ class OpenAIBatch:
                 f"openai batch: {what} rejected ({err.status_code}): {detail}"
             ) from err
 
-    def submit(self, requests: list[tuple[str, LLMRequest]], *, label: str) -> tuple[str, str]:
-        """Upload the requests as JSONL and create a 24 h batch for chat completions."""
+    def submit(
+        self, requests: list[tuple[str, LLMRequest]], *, label: str, prefix: str | None = None
+    ) -> tuple[str, str]:
+        """Upload the requests as JSONL and create a 24 h batch for chat completions.
+
+        ``prefix`` is unused: the input goes to ``/v1/files``.
+        """
         from common.llm.providers.openai_provider import chat_body
 
         key = _key_for(self.keys, None)
@@ -240,8 +255,40 @@ def build_batch_provider(provider: str, *, config: Any, settings: Any) -> BatchP
             default_model=config.model or DEFAULT_MODEL,
             timeout=config.limits.timeout_seconds,
         )
+    if provider == "gemini":
+        return _gemini_batch(config, settings)
     raise ConfigError(
         f"provider `{provider}` has no batch interface here",
         where="llm.batch",
-        expected="provider `openai`, or `llm.batch: never`",
+        expected="provider `openai` or `gemini`, or `llm.batch: never`",
+    )
+
+
+def _gemini_batch(config: Any, settings: Any) -> BatchProvider:
+    from common.llm.batch.gemini import GeminiBatch
+    from common.llm.providers.gemini_provider import DEFAULT_MODEL
+
+    if not settings.project:
+        raise ConfigError(
+            "gemini batch mode needs a Google Cloud project: Vertex AI batch prediction jobs "
+            "run in a project (express-mode API keys cannot create them)",
+            where="llm.batch",
+            expected="LR_PROJECT with application default credentials (roles/aiplatform.user), "
+            "or `llm.batch: never`",
+        )
+    if not settings.bucket:
+        raise ConfigError(
+            "gemini batch mode needs a Cloud Storage bucket: Vertex AI reads batch input from "
+            "and writes its output to Cloud Storage",
+            where="llm.batch",
+            expected="LR_BUCKET (the run's bucket; Vertex AI's service agent must read and "
+            "write it)",
+        )
+    return GeminiBatch(
+        project=settings.project,
+        location=settings.gemini_location,
+        bucket=settings.bucket,
+        base_url=settings.gemini_base_url,
+        default_model=config.model or DEFAULT_MODEL,
+        timeout=config.limits.timeout_seconds,
     )
