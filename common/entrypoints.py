@@ -254,3 +254,27 @@ def handle_sweep_http(
         except TransientError as err:
             return json.dumps({"error": str(err)}), 503, headers
     return json.dumps({"actions": [a.line() for a in actions]}), 200, headers
+
+
+def handle_poll_batches_http(
+    request: Any, ctx: StepContext | None = None
+) -> tuple[str, int, dict[str, str]]:
+    """The batch poller behind Cloud Scheduler: collect ended provider batches, re-deliver shards.
+
+    Answers 200 with ``{"actions": [...]}`` (one line per waiting shard: still
+    waiting, collected, re-delivered, or skipped with why); 405 for non-POST;
+    503 when the state store is unavailable (the next scheduled call tries again).
+    One shard's provider trouble is reported as ``skipped`` and never stops the others.
+    """
+    from common.steps.batches import poll_batches
+
+    headers = {"Content-Type": "application/json"}
+    if request.method != "POST":
+        return json.dumps({"error": "use POST"}), 405, headers
+    ctx = ctx or context()
+    with log_context(step="poll_batches"):
+        try:
+            actions = poll_batches(ctx)
+        except TransientError as err:
+            return json.dumps({"error": str(err)}), 503, headers
+    return json.dumps({"actions": [a.line() for a in actions]}), 200, headers

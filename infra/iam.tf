@@ -160,6 +160,15 @@ resource "google_project_iam_member" "vertex_user" {
   member  = google_service_account.fn[each.key].member
 }
 
+# Gemini batch mode (llm.batch): Vertex AI's service agent runs the batch
+# prediction job, reading its input JSONL from the data bucket and writing the
+# predictions back under runs/<run_id>/batches/. Objects of this bucket only.
+resource "google_storage_bucket_iam_member" "vertex_batch_objects" {
+  bucket = google_storage_bucket.data.name
+  role   = "roles/storage.objectUser"
+  member = local.vertex_agent
+}
+
 # -- secrets ---------------------------------------------------------------------------
 
 # Read the secrets the function mounts, each one by itself (not the project's).
@@ -197,7 +206,7 @@ resource "google_service_account" "scheduler" {
   project      = var.project_id
   account_id   = "${var.name_prefix}lr-scheduler"
   display_name = "Lead Recovery Cloud Scheduler"
-  description  = "Identity in the OIDC token of the runs-sweep Cloud Scheduler job."
+  description  = "Identity in the OIDC token of the runs-sweep and batches-poll Cloud Scheduler jobs."
 }
 
 # The runs-sweep job calls the sweep function, and nothing else.
@@ -205,6 +214,15 @@ resource "google_cloud_run_service_iam_member" "sweep_invoker" {
   project  = var.project_id
   location = var.region
   service  = google_cloudfunctions2_function.fn["sweep"].name
+  role     = "roles/run.invoker"
+  member   = google_service_account.scheduler.member
+}
+
+# The batches-poll job calls the poll_batches function.
+resource "google_cloud_run_service_iam_member" "poll_batches_invoker" {
+  project  = var.project_id
+  location = var.region
+  service  = google_cloudfunctions2_function.fn["poll_batches"].name
   role     = "roles/run.invoker"
   member   = google_service_account.scheduler.member
 }

@@ -61,6 +61,9 @@ locals {
 
   # Pub/Sub's own service agent: it forwards dead letters and signs push tokens.
   pubsub_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  # Vertex AI's service agent (created when aiplatform.googleapis.com is enabled):
+  # it runs Gemini batch prediction jobs.
+  vertex_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-aiplatform.iam.gserviceaccount.com"
 }
 
 data "google_project" "this" {

@@ -51,3 +51,33 @@ resource "google_cloud_scheduler_job" "sweep" {
 
   depends_on = [google_project_service.enabled]
 }
+
+# The batch poller: every few minutes, Cloud Scheduler calls the `poll_batches`
+# function (same identity as the sweeper), which collects the LLM provider
+# batches that ended and re-delivers their waiting shards (common/steps/batches.py,
+# `lead-recovery batches poll`). Batches take up to 24 h: polling more often
+# than a few minutes only adds calls.
+resource "google_cloud_scheduler_job" "batches_poll" {
+  project     = var.project_id
+  region      = local.scheduler_region
+  name        = "${var.name_prefix}batches-poll"
+  description = "Collects ended LLM provider batches (llm.batch) and re-delivers their waiting shards."
+  schedule    = var.batch_poll_schedule
+  time_zone   = "Etc/UTC"
+  paused      = var.schedules_paused
+
+  http_target {
+    http_method = "POST"
+    uri         = google_cloudfunctions2_function.fn["poll_batches"].service_config[0].uri
+
+    oidc_token {
+      service_account_email = google_service_account.scheduler.email
+    }
+  }
+
+  retry_config {
+    retry_count = 0 # the next scheduled call is the retry
+  }
+
+  depends_on = [google_project_service.enabled]
+}

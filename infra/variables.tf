@@ -170,6 +170,17 @@ variable "sweep_schedule" {
   }
 }
 
+variable "batch_poll_schedule" {
+  description = "Cron (UTC) of the Cloud Scheduler job that calls the poll_batches function: collects ended LLM provider batches (llm.batch) and re-delivers their shards (README, Operations)."
+  type        = string
+  default     = "*/5 * * * *"
+
+  validation {
+    condition     = length(split(" ", trimspace(var.batch_poll_schedule))) == 5
+    error_message = "batch_poll_schedule must be a five-field cron expression such as \"*/5 * * * *\"."
+  }
+}
+
 variable "sweep_grace_seconds" {
   description = "How long a shard may show no progress (and hold no live claim) before the sweeper fails it as stuck (LR_SWEEP_GRACE_SECONDS); above the retry backoff so a pending redelivery is not pre-empted."
   type        = number
@@ -228,8 +239,8 @@ variable "function_overrides" {
   default = {}
 
   validation {
-    condition     = alltrue([for f in keys(var.function_overrides) : contains(["fetch_leads", "fetch_conversations", "process", "summarize", "summarize_http", "cluster", "report", "call_webhook", "sweep"], f)])
-    error_message = "function_overrides keys must be functions: fetch_leads, fetch_conversations, process, summarize, summarize_http, cluster, report, call_webhook."
+    condition     = alltrue([for f in keys(var.function_overrides) : contains(["fetch_leads", "fetch_conversations", "process", "summarize", "summarize_http", "cluster", "report", "call_webhook", "sweep", "poll_batches"], f)])
+    error_message = "function_overrides keys must be functions: fetch_leads, fetch_conversations, process, summarize, summarize_http, cluster, report, call_webhook, sweep, poll_batches."
   }
 
   validation {

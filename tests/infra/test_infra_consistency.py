@@ -92,6 +92,10 @@ def code_publishes(step: str) -> set[str]:
     """
     topics: set[str] = set()
     recipes = [_stub(llm, clustering) for llm in (True, False) for clustering in (True, False)]
+    if step == "poll_batches":
+        # common/steps/batches.py: a shard whose provider batches ended gets its
+        # message again on the summarize step's topic.
+        return {chain.BY_NAME["summarize"].topic}
     if step == "sweep":
         # common/steps/sweep.py: counting a stuck shard may complete the fan-in
         # (publishing the run-level stage after it), and a run whose run-level
@@ -264,7 +268,8 @@ def test_push_subscriptions_retry_then_dead_letter(infra: Config) -> None:
 
 def test_publish_grants_match_what_the_code_publishes(chain_module: dict) -> None:
     for name, spec in chain_module["functions"].items():
-        expected = code_publishes(name) if spec["consumes"] or name == "sweep" else set()
+        scheduled = name in ("sweep", "poll_batches")
+        expected = code_publishes(name) if spec["consumes"] or scheduled else set()
         granted = set(spec["publishes"])
         assert expected <= granted, f"{name} publishes to {sorted(expected - granted)} ungranted"
         assert granted <= expected, f"{name} is granted {sorted(granted - expected)} it never uses"
@@ -410,6 +415,35 @@ def test_sweep_job_calls_the_sweep_function(infra: Config, chain_module: dict) -
     env = infra.locals["common_env"]
     assert env["LR_MAX_DELIVERY_ATTEMPTS"] == "${tostring(var.max_delivery_attempts)}"
     assert env["LR_SWEEP_GRACE_SECONDS"] == "${tostring(var.sweep_grace_seconds)}"
+
+
+def test_batches_poll_job_calls_the_poll_batches_function(
+    infra: Config, chain_module: dict
+) -> None:
+    """The batch poller runs in the cloud: a Scheduler job POSTs to poll_batches, authenticated."""
+    poller = chain_module["functions"]["poll_batches"]
+    assert poller["consumes"] is None and poller["ingress"] == "ALLOW_INTERNAL_ONLY"
+    assert entry_points(REPO / "functions/poll_batches/main.py")["poll_batches"] == "http"
+    job = infra.resource("google_cloud_scheduler_job", "batches_poll")
+    assert job["schedule"] == "${var.batch_poll_schedule}"
+    target = blocks(job, "http_target")[0]
+    assert target["http_method"] == "POST"
+    assert 'google_cloudfunctions2_function.fn["poll_batches"]' in target["uri"]
+    oidc = blocks(target, "oidc_token")[0]
+    assert oidc["service_account_email"] == "${google_service_account.scheduler.email}"
+    invoker = infra.resource("google_cloud_run_service_iam_member", "poll_batches_invoker")
+    assert invoker["member"] == "${google_service_account.scheduler.member}"
+    assert 'google_cloudfunctions2_function.fn["poll_batches"]' in invoker["service"]
+    # What the poller reads with: the bucket (batch state, Gemini's output), Vertex AI
+    # (batchPredictionJobs.get), the OpenAI keys (a batch is read with the key that made it).
+    assert poller["storage"] and poller["vertex"]
+    assert "poll_batches" in chain_module["secrets"]["openai-api-keys"]["functions"]
+    # Vertex AI's service agent reads the batch input from and writes the output to the
+    # data bucket, and only that bucket.
+    grant = infra.resource("google_storage_bucket_iam_member", "vertex_batch_objects")
+    assert grant["bucket"] == "${google_storage_bucket.data.name}"
+    assert grant["member"] == "${local.vertex_agent}"
+    assert "gcp-sa-aiplatform" in infra.locals["vertex_agent"]
 
 
 # ---- identities ----------------------------------------------------------------------

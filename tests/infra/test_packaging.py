@@ -319,6 +319,10 @@ def test_zip_serves_its_handlers_in_a_clean_venv(
             "publishes": True,
             "requests": [{"target": "sweep", "signature": "http", "body": {}}],
         },
+        "poll_batches": {
+            "publishes": True,
+            "requests": [{"target": "poll_batches", "signature": "http", "body": {}}],
+        },
         "summarize": {
             "publishes": True,
             "requests": [
@@ -380,6 +384,11 @@ def test_zip_serves_its_handlers_in_a_clean_venv(
         # Authenticated by IAM (the Scheduler's OIDC token), not by the body: a POST sweeps.
         assert answers["sweep"]["status"] == 200, answers
         assert "actions" in json.loads(answers["sweep"]["body"])
+        assert set(report["google"]) == {"state", "blobs", "cache", "bus"}
+    elif function == "poll_batches":
+        # Authenticated by IAM (the Scheduler's OIDC token): a POST polls (nothing waits here).
+        assert answers["poll_batches"]["status"] == 200, answers
+        assert json.loads(answers["poll_batches"]["body"]) == {"actions": []}
         assert set(report["google"]) == {"state", "blobs", "cache", "bus"}
     elif function == "summarize":
         assert answers["summarize"]["status"] == 200, answers  # bad body: acknowledged

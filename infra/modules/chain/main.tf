@@ -147,6 +147,18 @@ locals {
       ingress   = "ALLOW_INTERNAL_ONLY" # Cloud Scheduler counts as internal
       sizes     = { memory = "512Mi", cpu = "1", timeout = 300, concurrency = 1, min_instances = 0, max_instances = 1 }
     }
+    poll_batches = {
+      source      = "poll_batches"
+      description = "Collects ended LLM provider batches (llm.batch) and re-delivers their waiting summarize shards."
+      consumes    = null # called by the Cloud Scheduler job `batches-poll` (scheduler.tf)
+      # The shard's message again, on the summarize topic.
+      publishes = ["processed"]
+      warehouse = false
+      storage   = true                  # batch state and results; Gemini's batch output in the data bucket
+      vertex    = true                  # Gemini: batchPredictionJobs.get with its service account
+      ingress   = "ALLOW_INTERNAL_ONLY" # Cloud Scheduler counts as internal
+      sizes     = { memory = "512Mi", cpu = "1", timeout = 300, concurrency = 1, min_instances = 0, max_instances = 1 }
+    }
     report = {
       source      = "report"
       description = "Merges a run's shards and writes the analysis CSV, ignored.csv and latest.csv."
@@ -183,7 +195,8 @@ locals {
       mount       = "env"
       mount_path  = null
       file        = null
-      functions   = ["summarize", "summarize_http", "cluster"]
+      # poll_batches: an OpenAI batch is read with the key that created it.
+      functions   = ["summarize", "summarize_http", "cluster", "poll_batches"]
       placeholder = ","
     }
     gemini-api-keys = {
