@@ -133,9 +133,12 @@ def test_transient_failure_is_retried_by_redelivery(
         for s in ctx.backends.state.list_steps(summary.run_id)
         if s["step"] == "process"
     }
-    assert steps[0]["status"] == "done" and steps[0]["attempts"] == 2
-    assert steps[0]["error"]["message"] == "test: warehouse busy"
-    assert all(s["attempts"] == 1 for shard, s in steps.items() if shard != 0)
+    # Shards run on several threads: whichever called first failed once.
+    [retried] = [shard for shard, s in steps.items() if s["attempts"] == 2]
+    assert steps[retried]["status"] == "done"
+    assert steps[retried]["error"]["message"] == "test: warehouse busy"
+    assert all(s["attempts"] == 1 for shard, s in steps.items() if shard != retried)
+    assert all(s["status"] == "done" for s in steps.values())
 
 
 def test_transient_failure_gives_up_after_bounded_attempts(
