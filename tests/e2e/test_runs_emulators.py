@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import polars as pl
@@ -25,6 +27,7 @@ from common.cli import main
 from common.messages import RunOptions, RunRequest
 from common.settings import Settings, get_settings
 from common.steps import process as process_module
+from common.steps.context import StepContext
 from tests.e2e.conftest import AS_OF, _generator
 from tests.e2e.test_runs_sweep import kill_after_claim
 from tests.support.pubsub_driver import ChainDriver
@@ -150,9 +153,20 @@ def test_two_hundred_shards_delivered_twice_and_shuffled_report_once(
 ) -> None:
     _shard_size(recipes_dir, 10)
     settings, driver = _chain(monkeypatch, wide_sample_dir, recipes_dir)
+    # Each delivery thread is its own function instance (own clients, own
+    # in-process locks), so their writes meet only in Firestore, as in production.
+    instances = threading.local()
+
+    def instance_context() -> StepContext:
+        if not hasattr(instances, "ctx"):
+            instances.ctx = StepContext.from_settings(settings)
+        return instances.ctx
+
+    monkeypatch.setattr(entrypoints, "context", instance_context)
     started = time.monotonic()
     _start(settings)
-    driver.run_until_idle(copies=2, shuffle=random.Random(11), max_rounds=400)
+    # 8 deliveries in flight at once: many shards finish (and hit the fan-in) together.
+    driver.run_until_idle(copies=2, shuffle=random.Random(11), max_rounds=400, workers=8)
     elapsed = time.monotonic() - started
 
     run = _single_run(settings)
@@ -165,14 +179,18 @@ def test_two_hundred_shards_delivered_twice_and_shuffled_report_once(
     marks = state.list_steps(run["run_id"])
     [report] = [m for m in marks if m["step"] == "report"]
     assert report["status"] == "done" and report["attempts"] == 1
-    # No contention anywhere: no step failed, not even transiently, and every
-    # delivery was answered 2xx (a TransientError answers 503).
+    # No contention anywhere: no step failed, not even transiently (a contention
+    # TransientError would be recorded on its mark). A 503 only ever means a
+    # duplicate met its twin's live claim (BUSY, which records nothing).
     assert [m for m in marks if "error" in m] == []
-    assert all(status == 200 for _, _, status in driver.deliveries)
+    statuses = Counter(status for _, _, status in driver.deliveries)
+    assert set(statuses) <= {200, 503}, statuses
     per_shard = [m for m in marks if m["shard"] >= 0]
     assert len(per_shard) == shards * len(
         [s for s in chain.STAGES if s.per_shard and s.available and s.name != "summarize"]
     )
     outputs = build_backends(settings).blobs.list("output_run/demo/")
     assert len([k for k in outputs if k.endswith("/demo_analysis.csv")]) == 1
-    print(f"{shards} shards, {len(driver.deliveries)} deliveries in {elapsed:.1f} s")
+    print(
+        f"{shards} shards, {len(driver.deliveries)} deliveries {dict(statuses)} in {elapsed:.1f} s"
+    )

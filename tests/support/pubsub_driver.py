@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import random
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,7 +166,12 @@ class ChainDriver:
         )
 
     def run_until_idle(
-        self, *, copies: int = 1, shuffle: random.Random | None = None, max_rounds: int = 200
+        self,
+        *,
+        copies: int = 1,
+        shuffle: random.Random | None = None,
+        max_rounds: int = 200,
+        workers: int = 1,
     ) -> list[Pulled]:
         """Pull and deliver until no message is waiting; returns every message seen.
 
@@ -173,6 +179,7 @@ class ChainDriver:
             copies: How many times each message is delivered (at-least-once).
             shuffle: When given, each round's deliveries are shuffled with it.
             max_rounds: Safety stop.
+            workers: Deliveries in flight at once (concurrent requests of an instance).
         """
         seen: list[Pulled] = []
         idle = 0
@@ -189,8 +196,12 @@ class ChainDriver:
             if shuffle is not None:
                 shuffle.shuffle(plan)
             ok: dict[str, bool] = {}
-            for pulled in plan:
-                status = self.deliver(pulled)
+            if workers > 1:
+                with ThreadPoolExecutor(workers) as pool:
+                    statuses = list(pool.map(self.deliver, plan))
+            else:
+                statuses = [self.deliver(pulled) for pulled in plan]
+            for pulled, status in zip(plan, statuses, strict=True):
                 ok[pulled.ack_id] = ok.get(pulled.ack_id, False) or status < 300
             for pulled in batch:
                 if ok[pulled.ack_id]:
