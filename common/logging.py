@@ -3,6 +3,15 @@
 Every record carries the labels of the work it belongs to (``run_id``,
 ``recipe``, ``step``, ``shard``) from a context variable, so a step sets them
 once and every library log line inherits them.
+
+Customers' personal data is masked here, in one place, for every logger and
+level: both formatters pass the finished line through `redact` (phone numbers
+and e-mail addresses anywhere: message, arguments, structured ``fields``,
+labels, stack traces), and the values of known personal fields in ``fields``
+(`PII_FIELDS`: ``name``, ``phone``, ``customer_number``, ...) are replaced
+whatever they look like. The limit: a name written in free text (a message
+string, an exception's text) cannot be recognised here; code must pass names
+only as structured fields, never in the message.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import contextvars
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -22,6 +32,64 @@ _labels: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
     "lr_labels", default=MappingProxyType({})
 )
 _trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("lr_trace", default=None)
+
+PII_FIELDS = frozenset(
+    {
+        "name",
+        "first_name",
+        "last_name",
+        "full_name",
+        "customer_name",
+        "lead_name",
+        "phone",
+        "phone_number",
+        "customer_number",
+        "email",
+        "e_mail",
+        "address",
+    }
+)
+"""Keys of structured log ``fields`` whose values are personal whatever they look like."""
+
+_EMAIL = re.compile(r"[\w.+%-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# A run of digits with the separators people write in numbers (space, dot, dash,
+# parentheses): 10-15 digits, or 8-15 behind a "+". Dates (2026-11-20) and times
+# have at most 8 digits between other characters, so they stay readable.
+_PHONE = re.compile(r"(?<![\w+])(\+)?\(?\d(?:[ .()-]{0,2}\d){7,16}(?![\w])")
+PHONE_MASK = "<PHONE>"
+EMAIL_MASK = "<EMAIL>"
+FIELD_MASK = "<REDACTED>"
+
+
+def _phone_or_keep(match: re.Match[str]) -> str:
+    digits = sum(ch.isdigit() for ch in match.group(0))
+    low = 8 if match.group(1) else 10
+    return PHONE_MASK if low <= digits <= 15 else match.group(0)
+
+
+def redact(text: str) -> str:
+    """Mask e-mail addresses and phone numbers in ``text``.
+
+    Args:
+        text: Any text bound for a log line.
+
+    Returns:
+        The text with ``<EMAIL>`` and ``<PHONE>`` in their place.
+    """
+    return _PHONE.sub(_phone_or_keep, _EMAIL.sub(EMAIL_MASK, text))
+
+
+def redact_fields(value: Any) -> Any:
+    """Structured log fields with known personal keys masked (nested mappings and lists too)."""
+    if isinstance(value, Mapping):
+        return {
+            k: (FIELD_MASK if str(k).lower() in PII_FIELDS and v else redact_fields(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact_fields(v) for v in value]
+    return value
+
 
 _SEVERITY = {
     logging.DEBUG: "DEBUG",
@@ -74,11 +142,11 @@ class JsonFormatter(logging.Formatter):
                 f"projects/{project}/traces/{trace}" if project else trace
             )
         fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            entry.update(fields)
+        if isinstance(fields, Mapping):
+            entry.update(redact_fields(fields))
         if record.exc_info:
             entry["stack_trace"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return redact(json.dumps(entry, default=str, ensure_ascii=False))
 
 
 class TextFormatter(logging.Formatter):
@@ -91,7 +159,7 @@ class TextFormatter(logging.Formatter):
         line = f"{stamp} {record.levelname:<7} {('[' + tag + '] ') if tag else ''}{record.getMessage()}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return line
+        return redact(line)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None) -> None:

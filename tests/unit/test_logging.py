@@ -53,3 +53,54 @@ def test_text_format_for_people() -> None:
     line = stream.getvalue().strip()
     assert line.endswith("[recipe=demo step=report] hello")
     assert not line.startswith("{")
+
+
+def test_phones_emails_and_known_personal_fields_are_masked_in_every_part() -> None:
+    stream = io.StringIO()
+    configure_logging("DEBUG", "json", stream=stream)
+    log = logging.getLogger("lead_recovery.test")
+    with log_context(run_id="r1", lead="+5215677820098"):
+        log.debug(
+            "lead %s wrote from %s, call (555) 123-4567",
+            "+52 1 55 1234 5678",
+            "ana.lopez@outlook.com.mx",
+            extra={
+                "fields": {
+                    "lead_key": "+34678555120",
+                    "name": "Ana López",
+                    "customer": {"customer_number": "no digits at all", "id": 7},
+                    "amount": "$15,000",
+                    "due": "2026-11-20T18:00:00+00:00",
+                }
+            },
+        )
+    try:
+        raise ValueError("bad number 5215677820098")
+    except ValueError:
+        log.exception("failed for maria@example.com")
+    text = stream.getvalue()
+    for secret in (
+        "5677820098",
+        "1234 5678",
+        "123-4567",
+        "678555120",
+        "ana.lopez",
+        "maria@",
+        "Ana López",
+        "no digits at all",
+    ):
+        assert secret not in text
+    first, second = (json.loads(line) for line in text.splitlines())
+    assert first["message"] == "lead <PHONE> wrote from <EMAIL>, call <PHONE>"
+    assert first["name"] == "<REDACTED>" and first["customer"]["id"] == 7
+    assert first["amount"] == "$15,000" and first["due"] == "2026-11-20T18:00:00+00:00"
+    assert first["logging.googleapis.com/labels"] == {"run_id": "r1", "lead": "<PHONE>"}
+    assert "bad number <PHONE>" in second["stack_trace"]
+
+
+def test_text_lines_are_masked_too() -> None:
+    stream = io.StringIO()
+    configure_logging("DEBUG", "text", stream=stream)
+    logging.getLogger("x").info("to +1 415 555 0134 / bob@acme.io, run 20261120T180000, $15,000")
+    line = stream.getvalue()
+    assert "<PHONE> / <EMAIL>, run 20261120T180000, $15,000" in line
