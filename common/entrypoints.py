@@ -41,15 +41,38 @@ def context() -> StepContext:
     return StepContext.from_settings(settings)
 
 
-def _parse_time(value: str | None) -> datetime | None:
+def _parse_time(
+    value: Any, *, where: str = "Pub/Sub message", name: str = "publishTime"
+) -> datetime | None:
+    """An RFC 3339 time from an envelope; a malformed one is a `PayloadError` naming it."""
     if not value:
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as err:
+        raise PayloadError(
+            f"`{name}` is not an RFC 3339 time",
+            where=where,
+            expected="e.g. 2026-11-20T18:00:00Z",
+            found=value,
+        ) from err
+    if parsed.tzinfo is None:
+        raise PayloadError(
+            f"`{name}` has no time zone",
+            where=where,
+            expected="e.g. 2026-11-20T18:00:00Z",
+            found=value,
+        )
+    return parsed.astimezone(UTC)
 
 
-def pubsub_envelope(payload: dict[str, Any], *, where: str) -> tuple[bytes, str, datetime | None]:
-    """Data, message id and publish time from a Pub/Sub push/CloudEvent envelope."""
-    message = payload.get("message")
+def pubsub_envelope(payload: Any, *, where: str) -> tuple[bytes, str, datetime | None]:
+    """Data, message id and publish time from a Pub/Sub push/CloudEvent envelope.
+
+    Raises:
+        PayloadError: anything about the envelope is malformed (never another error).
+    """
+    message = payload.get("message") if isinstance(payload, dict) else None
     if not isinstance(message, dict) or "data" not in message:
         raise PayloadError(
             "not a Pub/Sub message envelope", where=where, expected='{"message": {"data": ...}}'
@@ -58,10 +81,13 @@ def pubsub_envelope(payload: dict[str, Any], *, where: str) -> tuple[bytes, str,
         data = base64.b64decode(message["data"], validate=True)
     except (ValueError, TypeError) as err:
         raise PayloadError("message data is not base64", where=where) from err
-    message_id = str(message.get("messageId") or message.get("message_id") or "")
-    if not message_id:
-        raise PayloadError("Pub/Sub message has no messageId", where=where)
-    return data, message_id, _parse_time(message.get("publishTime") or message.get("publish_time"))
+    message_id = message.get("messageId") or message.get("message_id") or ""
+    if not isinstance(message_id, str | int) or not str(message_id):
+        raise PayloadError(
+            "Pub/Sub message has no messageId", where=where, found=message_id or None
+        )
+    published = _parse_time(message.get("publishTime") or message.get("publish_time"), where=where)
+    return data, str(message_id), published
 
 
 def delivery_attempt(*payloads: Any) -> int | None:
@@ -107,19 +133,21 @@ def dead_letter(ctx: StepContext, step: str, payload: Any, err: TerminalError) -
     from common import chain
     from common.messages import DeadLetter
 
-    message = payload.get("message", {}) if isinstance(payload, dict) else {}
+    message = payload.get("message") if isinstance(payload, dict) else None
+    message = message if isinstance(message, dict) else {}
     body: Any = message.get("data", payload)
     try:
-        body = json.loads(base64.b64decode(body))
+        body = json.loads(base64.b64decode(body, validate=True))
     except (ValueError, TypeError):
-        body = str(body)
+        # Not base64 JSON: keep the envelope itself (JSON when it was JSON) for triage.
+        body = payload if isinstance(payload, dict) else str(body)
     topic = chain.BY_NAME[step].topic
     ctx.backends.bus.publish(
         chain.dead_letter_topic(topic),
         DeadLetter(
             topic=topic,
             step=step,
-            message_id=str(message.get("messageId", "")),
+            message_id=str(message.get("messageId") or message.get("message_id") or ""),
             error=err.to_record(),
             body=body if isinstance(body, dict | str) else str(body),
         ),
@@ -141,14 +169,21 @@ def handle_cloud_event(step: str, cloud_event: Any, ctx: StepContext | None = No
         try:
             payload = cloud_event.data
             if isinstance(payload, bytes | str):
-                payload = json.loads(payload)
+                try:
+                    payload = json.loads(payload)
+                except (ValueError, UnicodeDecodeError) as err:
+                    raise PayloadError(
+                        "not a Pub/Sub message envelope: the event data is not JSON",
+                        where=f"{step} CloudEvent",
+                    ) from err
             data, message_id, published = pubsub_envelope(payload, where=f"{step} CloudEvent")
             deliver(
                 ctx,
                 step,
                 data,
                 message_id=message_id,
-                publish_time=published or _parse_time(cloud_event.get("time")),
+                publish_time=published
+                or _parse_time(cloud_event.get("time"), where=f"{step} CloudEvent", name="time"),
                 attempt=delivery_attempt(payload, _raw_push_body()),
             )
         except TerminalError as err:

@@ -8,13 +8,33 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from common.errors import PayloadError
 
 SCHEMA_VERSION: Literal[1] = 1
+
+RECIPE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+"""A recipe name: a folder directly under ``LR_RECIPES_DIR`` (no path, no dot, no slash)."""
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,119}$"
+"""A run id: one object-name segment and one Firestore document id (no ``/``, no ``..``)."""
+
+RecipeName = Annotated[
+    str,
+    Field(
+        pattern=RECIPE_NAME_PATTERN,
+        description="A recipe folder's name: lowercase letters, digits, `_`; a letter first.",
+    ),
+]
+RunId = Annotated[
+    str,
+    Field(
+        pattern=RUN_ID_PATTERN,
+        description="Letters, digits, `_`, `.`, `-` (a letter or digit first), at most 120.",
+    ),
+]
 
 
 class RunOptions(BaseModel):
@@ -54,18 +74,16 @@ class _Message(BaseModel):
 class RunRequest(_Message):
     """Starts a run: published to ``recipe-runs`` by Scheduler, the CLI or a person."""
 
-    recipe: str = Field(min_length=1)
-    run_id: str | None = Field(
-        None, pattern=r"^[A-Za-z0-9_.-]{1,120}$", description="Chosen by the caller, or derived."
-    )
+    recipe: RecipeName
+    run_id: RunId | None = Field(None, description="Chosen by the caller, or derived.")
     options: RunOptions = RunOptions()
 
 
 class ShardMessage(_Message):
     """One shard of a run moving from one per-shard step to the next."""
 
-    run_id: str
-    recipe: str
+    run_id: RunId
+    recipe: RecipeName
     shard_index: int = Field(ge=0)
     shard_count: int = Field(ge=1)
     options: RunOptions = RunOptions()
@@ -74,8 +92,8 @@ class ShardMessage(_Message):
 class RunMessage(_Message):
     """A whole run moving between run-level steps (after the fan-in)."""
 
-    run_id: str
-    recipe: str
+    run_id: RunId
+    recipe: RecipeName
     options: RunOptions = RunOptions()
 
 

@@ -23,7 +23,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.errors import LeadRecoveryError
-from common.messages import RunOptions
+from common.messages import RecipeName, RunOptions
 from common.processors.base import LEAD_KEY, MESSAGE_SCHEMA
 from common.steps.context import StepContext
 
@@ -57,7 +57,7 @@ class AnalyzeRequest(BaseModel):
     """The request body."""
 
     model_config = ConfigDict(extra="forbid")
-    recipe: str = Field(min_length=1)
+    recipe: RecipeName
     leads: list[LeadIn] = Field(min_length=1, max_length=MAX_LEADS)
     as_of: datetime | None = None
 

@@ -23,6 +23,7 @@ from common.clustering.config import produced_columns as clustering_columns
 from common.errors import LeadRecoveryError, RecipeError
 from common.llm.analysis import check_prompt
 from common.llm.config import LLMConfig
+from common.messages import RECIPE_NAME_PATTERN
 from common.processors.base import LEAD_KEY, Processor
 from common.processors.registry import build as build_processor
 from common.processors.registry import resolve as resolve_processor
@@ -30,7 +31,7 @@ from common.recipe.model import RecipeMeta
 from common.sql import check_parameters, output_columns
 
 META = "meta.yml"
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+NAME_PATTERN = re.compile(RECIPE_NAME_PATTERN)
 
 LEADS_SQL_PARAMS = {"as_of", "recipe"}
 """Parameters the pipeline binds in leads SQL."""
@@ -171,6 +172,13 @@ def load_recipe(name: str, recipes_dir: Path, *, check_columns: bool = True) -> 
     Raises:
         RecipeError: with one message naming the file, the field and what was expected.
     """
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        # A name is a folder directly under recipes_dir: never a path out of it.
+        raise RecipeError(
+            f"invalid recipe name {name!r}",
+            where=_display(recipes_dir),
+            expected="lowercase letters, digits and `_`, starting with a letter (no path)",
+        )
     path = recipes_dir / name
     if not (path / META).is_file():
         known = list_recipes(recipes_dir)

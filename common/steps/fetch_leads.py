@@ -208,6 +208,8 @@ def fetch_leads(
     """
     run_id = request.run_id or derive_run_id(request.recipe, event_id, event_time)
     state = ctx.backends.state
+    # An unknown or invalid recipe is refused before any run document exists.
+    ctx.recipe(request.recipe)
     as_of = request.options.as_of or event_time
     state.create_run(
         run_id,
