@@ -169,3 +169,103 @@ def resource_comments(text: str) -> Iterator[tuple[str, str, bool]]:
         if match:
             above = lines[index - 1].strip() if index else ""
             yield match.group(1), match.group(2), above.startswith("#")
+
+
+# ---- the google provider's schema ------------------------------------------------------
+
+SCHEMA_FILE = REPO / "tests" / "infra" / "data" / "google_provider_schema.json"
+REGENERATE_HINT = "regenerate it: .venv/bin/python scripts/extract_provider_schema.py"
+# Meta-arguments Terraform itself handles, on every resource / data block.
+META_ARGUMENTS = {"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner"}
+
+
+def load_provider_schema(path: Path = SCHEMA_FILE) -> dict[str, Any]:
+    """The committed extract of the pinned google provider's schema."""
+    return json.loads(path.read_text())
+
+
+def parse_hcl_blocks(path: Path) -> dict[str, Any]:
+    """One ``.tf`` file with nested blocks marked ``__is_block__`` (attributes are not)."""
+    import hcl2
+    from hcl2 import SerializationOptions
+
+    options = SerializationOptions(strip_string_quotes=True, explicit_blocks=True)
+    with path.open(encoding="utf-8") as handle:
+        return hcl2.load(handle, serialization_options=options)
+
+
+def _check_body(
+    body: dict[str, Any], schema: dict[str, Any], where: str, top: bool
+) -> Iterator[str]:
+    allowed_args = set(schema["arguments"])
+    allowed_blocks = schema["blocks"]
+    for key, value in body.items():
+        if key.startswith("__"):
+            continue
+        if top and key in META_ARGUMENTS:
+            continue
+        if key == "dynamic":
+            for dynamic in value:
+                for name, spec in dynamic.items():
+                    if name not in allowed_blocks:
+                        yield f"{where}: dynamic block `{name}` is not a block here; " + _valid(
+                            schema
+                        )
+                        continue
+                    for content in spec.get("content", []):
+                        yield from _check_body(
+                            content, allowed_blocks[name], f"{where}.{name}", False
+                        )
+            continue
+        is_block = isinstance(value, list) and any(
+            isinstance(v, dict) and v.get("__is_block__") for v in value
+        )
+        if is_block:
+            if key not in allowed_blocks:
+                kind = "an argument, not a block" if key in allowed_args else "no such block"
+                yield f"{where}: block `{key}`: {kind}; " + _valid(schema)
+                continue
+            for nested in value:
+                yield from _check_body(nested, allowed_blocks[key], f"{where}.{key}", False)
+        elif key not in allowed_args:
+            kind = "a block, not an argument" if key in allowed_blocks else "no such argument"
+            yield f"{where}: `{key}`: {kind}; " + _valid(schema)
+
+
+def _valid(schema: dict[str, Any]) -> str:
+    return (
+        f"arguments: {', '.join(schema['arguments']) or '-'}; "
+        f"blocks: {', '.join(schema['blocks']) or '-'}"
+    )
+
+
+def schema_violations(root: Path, schema: dict[str, Any]) -> list[str]:
+    """Every argument or block of a google resource/data block under ``root`` the schema lacks.
+
+    Each message names the file, block and path, and lists what is valid there.
+    """
+    problems: list[str] = []
+    sections = {"resource": ("resources", "resource_types"), "data": ("data", "data_types")}
+    for path in sorted(root.rglob("*.tf")):
+        if ".terraform" in path.parts:
+            continue
+        parsed = parse_hcl_blocks(path)
+        for section, (extracted, names) in sections.items():
+            for block in parsed.get(section, []):
+                for kind, named in block.items():
+                    for name, body in named.items():
+                        where = f"{path.relative_to(root)}: {section} {kind}.{name}"
+                        if not kind.startswith("google_"):
+                            continue
+                        if kind not in schema[names]:
+                            problems.append(
+                                f"{where}: google provider {schema['version']} has no {section} "
+                                f"type `{kind}`"
+                            )
+                        elif kind not in schema[extracted]:
+                            problems.append(
+                                f"{where}: `{kind}` is not in {SCHEMA_FILE.name}; {REGENERATE_HINT}"
+                            )
+                        else:
+                            problems.extend(_check_body(body, schema[extracted][kind], where, True))
+    return problems
