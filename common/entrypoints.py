@@ -257,7 +257,7 @@ def handle_start_http(
     return json.dumps({"run_id": run_id}), 200, headers
 
 
-def handle_analyze(request: Any) -> tuple[str, int, dict[str, str]]:
+def handle_analyze(request: Any) -> Any:
     """The summarize function's synchronous HTTP analysis (see `common.llm.http_api`)."""
     from common.llm.http_api import handle_analyze_http
 

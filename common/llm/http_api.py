@@ -22,7 +22,8 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from common.errors import LeadRecoveryError
+from common.errors import LeadRecoveryError, PayloadError
+from common.llm.config import prompt_placeholders
 from common.messages import RecipeName, RunOptions
 from common.processors.base import LEAD_KEY, MESSAGE_SCHEMA
 from common.steps.context import StepContext
@@ -85,6 +86,55 @@ def _messages_frame(leads: list[LeadIn]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=MESSAGE_SCHEMA)
 
 
+_SCALARS = (str, bool, int, float)
+
+
+def _leads_frame(leads: list[LeadIn]) -> pl.DataFrame:
+    """One row per lead; each field holds one scalar type across the leads (else a 400)."""
+    kinds: dict[str, tuple[int, type]] = {}
+    for index, lead in enumerate(leads):
+        for name, value in lead.fields.items():
+            where = f"leads[{index}].fields"
+            if value is None:
+                continue
+            if not isinstance(value, _SCALARS):
+                raise PayloadError(
+                    f"field `{name}` is a {type(value).__name__}",
+                    where=where,
+                    expected="a string, number, boolean or null",
+                )
+            kind = float if type(value) is int else type(value)
+            first = kinds.setdefault(name, (index, kind))
+            if first[1] is not kind:
+                raise PayloadError(
+                    f"field `{name}` is a {type(value).__name__} but "
+                    f"leads[{first[0]}].fields.{name} is a {first[1].__name__}",
+                    where=where,
+                    expected="one type per field across the leads",
+                )
+    columns = {name: pl.Float64 if kind is float else None for name, (_, kind) in kinds.items()}
+    rows = [{LEAD_KEY: lead.lead_key, **lead.fields} for lead in leads]
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    return frame.with_columns(
+        pl.col(name).cast(dtype) for name, dtype in columns.items() if dtype is not None
+    )
+
+
+def _check_prompt_fields(prompt: str, leads: list[LeadIn], computed: set[str]) -> None:
+    """Every prompt placeholder the processors do not compute must be in each lead's fields."""
+    from common.llm.analysis import CONVERSATION
+
+    needed = [n for n in prompt_placeholders(prompt) if n != CONVERSATION and n not in computed]
+    for index, lead in enumerate(leads):
+        missing = [n for n in needed if n not in lead.fields]
+        if missing:
+            raise PayloadError(
+                "missing " + ", ".join(f"`{n}`" for n in missing) + " (the prompt uses them)",
+                where=f"leads[{index}].fields",
+                expected="fields " + ", ".join(f"`{n}`" for n in needed),
+            )
+
+
 def analyze(ctx: StepContext, body: AnalyzeRequest) -> list[dict[str, Any]]:
     """Processors + LLM analysis for the given leads; one result dict per lead."""
     from common.llm.factory import build_analyzer
@@ -99,10 +149,13 @@ def analyze(ctx: StepContext, body: AnalyzeRequest) -> list[dict[str, Any]]:
             found=recipe.llm.mode if recipe.llm else None,
         )
     as_of = body.as_of or datetime.now(UTC)
-    leads = pl.DataFrame([{LEAD_KEY: lead.lead_key, **lead.fields} for lead in body.leads])
+    leads = _leads_frame(body.leads)
     messages = _messages_frame(body.leads)
     features = compute_features(recipe, RunOptions(as_of=as_of), leads, messages).drop(
         "ignore_reason"
+    )
+    _check_prompt_fields(
+        recipe.prompt or "", body.leads, set(features.columns) - set(leads.columns)
     )
     items, _ = digest_items(
         features, messages, token_budget=recipe.llm.token_budget, timezone=recipe.meta.timezone
@@ -114,8 +167,25 @@ def analyze(ctx: StepContext, body: AnalyzeRequest) -> list[dict[str, Any]]:
     ]
 
 
-def handle_analyze_http(request: Any, ctx: StepContext) -> tuple[str, int, dict[str, str]]:
-    """HTTP wrapper: 405 non-POST, 401 bad token, 413 too large, 415 non-JSON, 400 bad body."""
+def _unread_rest(answer: tuple[str, int, dict[str, str]]) -> Any:
+    """The answer as a streamed response that closes the connection.
+
+    functions-framework drains the whole request body after a plain response
+    (`read_request`); a streamed one skips that, so an endless chunked upload is
+    not read into memory after it was refused.
+    """
+    from flask import Response
+
+    text, status, headers = answer
+    return Response(iter([text]), status=status, headers={**headers, "Connection": "close"})
+
+
+def handle_analyze_http(request: Any, ctx: StepContext) -> Any:
+    """HTTP wrapper: 405 non-POST, 401 bad token, 413 too large, 415 non-JSON, 400 bad body.
+
+    Returns ``(body, status, headers)``, or a streamed response for a refused
+    oversized body (see `_unread_rest`).
+    """
     headers = {"Content-Type": "application/json"}
 
     def reply(payload: Any, status: int) -> tuple[str, int, dict[str, str]]:
@@ -130,9 +200,10 @@ def handle_analyze_http(request: Any, ctx: StepContext) -> tuple[str, int, dict[
         return reply({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, 413)
     if not (request.mimetype or "").endswith("json"):
         return reply({"error": "send application/json"}, 415)
-    raw = request.get_data(cache=False)
+    # A chunked body has no Content-Length: read at most one byte past the limit.
+    raw = request.stream.read(MAX_BODY_BYTES + 1)
     if len(raw) > MAX_BODY_BYTES:
-        return reply({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, 413)
+        return _unread_rest(reply({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, 413))
     try:
         body = AnalyzeRequest.model_validate_json(raw)
     except ValidationError as err:
