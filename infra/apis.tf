@@ -2,7 +2,7 @@
 # project may use them, and disabling an API can delete its data.
 locals {
   services = [
-    "cloudresourcemanager.googleapis.com", # read the project number (data.google_project)
+    "cloudresourcemanager.googleapis.com", # project-level IAM grants
     "iam.googleapis.com",                  # service accounts
     "cloudfunctions.googleapis.com",       # Cloud Functions (gen2)
     "run.googleapis.com",                  # gen2 functions run as Cloud Run services
@@ -16,7 +16,8 @@ locals {
     "bigquerystorage.googleapis.com",      # fetch-conversations reads its shard of the run's scan
     "secretmanager.googleapis.com",        # LLM keys, webhook secret, Sheets key
     "aiplatform.googleapis.com",           # Gemini on Vertex AI
-    "logging.googleapis.com",              # function logs
+    "logging.googleapis.com",              # function logs, the log-based metric
+    "monitoring.googleapis.com",           # alert policies, notification channels
   ]
 }
 
@@ -26,4 +27,17 @@ resource "google_project_service" "enabled" {
   project            = var.project_id
   service            = each.key
   disable_on_destroy = false
+}
+
+# Service agents (Google-managed identities) made explicitly, so that the grants
+# to them never race the API's first use on a new project: Pub/Sub's forwards
+# dead letters and signs push tokens, Vertex AI's runs Gemini batch jobs.
+resource "google_project_service_identity" "agent" {
+  provider = google-beta
+  for_each = toset(["pubsub.googleapis.com", "aiplatform.googleapis.com"])
+
+  project = var.project_id
+  service = each.key
+
+  depends_on = [google_project_service.enabled]
 }

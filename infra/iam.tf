@@ -10,6 +10,9 @@ resource "google_service_account" "fn" {
   account_id   = "${var.name_prefix}lr-${replace(each.key, "_", "-")}"
   display_name = "Lead Recovery ${each.value.name}"
   description  = "Runtime identity of the ${each.value.name} Cloud Function."
+
+  # A new project: the IAM API is enabled before any account is made.
+  depends_on = [google_project_service.enabled]
 }
 
 locals {
@@ -188,6 +191,9 @@ resource "google_service_account" "pubsub_push" {
   account_id   = "${var.name_prefix}lr-pubsub-push"
   display_name = "Lead Recovery Pub/Sub push"
   description  = "Identity in the OIDC token of every push subscription of the chain."
+
+  # A new project: the IAM API is enabled before any account is made.
+  depends_on = [google_project_service.enabled]
 }
 
 # Invoke the function its subscription pushes to (gen2 functions are Cloud Run
@@ -207,6 +213,9 @@ resource "google_service_account" "scheduler" {
   account_id   = "${var.name_prefix}lr-scheduler"
   display_name = "Lead Recovery Cloud Scheduler"
   description  = "Identity in the OIDC token of the runs-sweep and batches-poll Cloud Scheduler jobs."
+
+  # A new project: the IAM API is enabled before any account is made.
+  depends_on = [google_project_service.enabled]
 }
 
 # The runs-sweep job calls the sweep function, and nothing else.
@@ -307,6 +316,9 @@ resource "google_service_account" "build" {
   account_id   = "${var.name_prefix}lr-function-build"
   display_name = "Lead Recovery function builds"
   description  = "Cloud Build identity that turns the function zips into images."
+
+  # A new project: the IAM API is enabled before any account is made.
+  depends_on = [google_project_service.enabled]
 }
 
 # Write the build logs.

@@ -60,12 +60,8 @@ locals {
   firestore_database    = var.create_firestore_database ? google_firestore_database.state[0].name : var.firestore_database
 
   # Pub/Sub's own service agent: it forwards dead letters and signs push tokens.
-  pubsub_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  pubsub_agent = "serviceAccount:${google_project_service_identity.agent["pubsub.googleapis.com"].email}"
   # Vertex AI's service agent (created when aiplatform.googleapis.com is enabled):
   # it runs Gemini batch prediction jobs.
-  vertex_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-aiplatform.iam.gserviceaccount.com"
-}
-
-data "google_project" "this" {
-  project_id = var.project_id
+  vertex_agent = "serviceAccount:${google_project_service_identity.agent["aiplatform.googleapis.com"].email}"
 }

@@ -1,8 +1,8 @@
-# One Cloud Scheduler job per recipe whose meta.yml has a `schedule`
-# (module.recipes reads them): it publishes {"recipe": NAME} to recipe-runs,
+# One Cloud Scheduler job per recipe named in var.scheduled_recipes (none by
+# default) whose meta.yml has a `schedule` (module.recipes reads them): it publishes {"recipe": NAME} to recipe-runs,
 # exactly what `gcloud pubsub topics publish recipe-runs --message=...` does.
 resource "google_cloud_scheduler_job" "recipe" {
-  for_each = module.recipes.schedules
+  for_each = { for name, spec in module.recipes.schedules : name => spec if contains(var.scheduled_recipes, name) }
 
   project     = var.project_id
   region      = local.scheduler_region
@@ -22,6 +22,13 @@ resource "google_cloud_scheduler_job" "recipe" {
   }
 
   depends_on = [google_project_service.enabled]
+
+  lifecycle {
+    precondition {
+      condition     = alltrue([for name in var.scheduled_recipes : contains(keys(module.recipes.schedules), name)])
+      error_message = "scheduled_recipes names a recipe without a `schedule` in its meta.yml."
+    }
+  }
 }
 
 # The sweeper: every few minutes, Cloud Scheduler calls the `sweep` function

@@ -388,8 +388,52 @@ variable "recipes_dir" {
   default     = "../recipes"
 }
 
+variable "scheduled_recipes" {
+  description = "Recipes whose meta.yml `schedule` gets a Cloud Scheduler job. None by default: a deployment names the recipes it runs on a timer. The sample recipes (demo, customer_themes, stall_reasons) read sample tables or the local model and are refused."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(setintersection(var.scheduled_recipes, ["demo", "customer_themes", "stall_reasons"])) == 0
+    error_message = "demo, customer_themes and stall_reasons are sample recipes (sample tables, the offline model): copy one under a new name to schedule it."
+  }
+}
+
 variable "schedules_paused" {
   description = "Create the scheduler jobs paused (e.g. a staging project that should not run on its own)."
   type        = bool
   default     = false
+}
+
+variable "alert_notification_channels" {
+  description = "Cloud Monitoring notification channel ids (projects/P/notificationChannels/N) every alert policy notifies."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.alert_notification_channels : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", c))])
+    error_message = "Each channel is a full id: projects/PROJECT/notificationChannels/ID."
+  }
+}
+
+variable "alert_email" {
+  description = "An e-mail address to page (an e-mail notification channel is made for it); empty: none."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.alert_email == "" || can(regex("^[^@ ]+@[^@ ]+$", var.alert_email))
+    error_message = "alert_email is an e-mail address or empty."
+  }
+}
+
+variable "llm_daily_cost_alert_usd" {
+  description = "Page when the runs' LLM cost over 24 h (price table estimate) exceeds this many USD."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.llm_daily_cost_alert_usd > 0
+    error_message = "llm_daily_cost_alert_usd must be positive."
+  }
 }

@@ -9,6 +9,11 @@ terraform {
       # (and of .terraform.lock.hcl once `terraform init` has written it).
       version = "6.14.1"
     }
+    # Only for google_project_service_identity (apis.tf), which the GA provider lacks.
+    google-beta = {
+      source  = "hashicorp/google-beta"
+      version = "6.14.1"
+    }
   }
 
   # State lives in a bucket made before the first apply (see docs/deploy.md);
@@ -16,6 +21,11 @@ terraform {
   backend "gcs" {
     prefix = "lead-recovery/terraform"
   }
+}
+
+provider "google-beta" {
+  project = var.project_id
+  region  = var.region
 }
 
 provider "google" {

@@ -34,6 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 INFRA = REPO / "infra"
 OUT = REPO / "tests" / "infra" / "data" / "google_provider_schema.json"
 NPM_PACKAGE = "@cdktf/provider-google"
+# Resources with `provider = google-beta` (e.g. google_project_service_identity).
+NPM_BETA_PACKAGE = "@cdktf/provider-google-beta"
 
 _TYPE = re.compile(r'\.tfResourceType = "([a-z0-9_]+)";')
 _FUNC = re.compile(r"^function (\w+ToHclTerraform)\(struct\) \{$", re.M)
@@ -96,17 +98,17 @@ def type_schema(index_js: Path) -> dict[str, Any]:
     return _fields(text, _body(text, method.end(), "\n    }\n"), functions, ())
 
 
-def find_release(version: str) -> str:
-    """The ``@cdktf/provider-google`` release built from google provider ``version``."""
+def find_release(version: str, package: str = NPM_PACKAGE) -> str:
+    """The release of ``package`` built from google provider ``version``."""
     listed = subprocess.run(
-        ["npm", "view", NPM_PACKAGE, "versions", "--json"],
+        ["npm", "view", package, "versions", "--json"],
         capture_output=True,
         text=True,
         check=True,
     )
     for release in reversed(json.loads(listed.stdout)):
         done = subprocess.run(
-            ["npm", "view", f"{NPM_PACKAGE}@{release}", "cdktf.provider.version"],
+            ["npm", "view", f"{package}@{release}", "cdktf.provider.version"],
             capture_output=True,
             text=True,
             check=True,
@@ -116,13 +118,14 @@ def find_release(version: str) -> str:
             return release
         if provider and tuple(map(int, provider.split("."))) < tuple(map(int, version.split("."))):
             break
-    raise SystemExit(f"no {NPM_PACKAGE} release carries google provider {version}")
+    raise SystemExit(f"no {package} release carries google provider {version}")
 
 
-def unpack(release: str, workdir: Path) -> Path:
+def unpack(release: str, workdir: Path, package: str = NPM_PACKAGE) -> Path:
     """``npm pack`` one release into ``workdir``; returns the unpacked package folder."""
+    workdir.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["npm", "pack", f"{NPM_PACKAGE}@{release}", "--silent"],
+        ["npm", "pack", f"{package}@{release}", "--silent"],
         cwd=workdir,
         check=True,
         capture_output=True,
@@ -133,8 +136,8 @@ def unpack(release: str, workdir: Path) -> Path:
     return workdir / "package"
 
 
-def extract(package: Path) -> dict[str, Any]:
-    """The committed schema file's content from an unpacked package."""
+def extract(package: Path, beta: Path | None = None) -> dict[str, Any]:
+    """The committed schema file's content from an unpacked package (and its beta twin)."""
     meta = json.loads((package / "package.json").read_text())
     provider_version = meta["cdktf"]["provider"]["version"]
     names: dict[str, dict[str, Path]] = {"resource": {}, "data": {}}
@@ -158,19 +161,31 @@ def extract(package: Path) -> dict[str, Any]:
         for name in sorted(used[kind]):
             if name in names[kind]:
                 schema[out][name] = type_schema(names[kind][name])
+    if beta is not None:
+        beta_schema = extract(beta)
+        schema["beta"] = {
+            k: beta_schema[k] for k in ("version", "source", "resource_types", "resources")
+        }
     return schema
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--package", type=Path, help="an unpacked @cdktf/provider-google")
+    parser.add_argument("--beta-package", type=Path, help="an unpacked @cdktf/provider-google-beta")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     version = pinned_version()
     with tempfile.TemporaryDirectory(prefix="lr-cdktf-") as tmp:
-        package = args.package or unpack(find_release(version), Path(tmp))
-        schema = extract(package)
-    if schema["version"] != version:
+        package = args.package or unpack(find_release(version), Path(tmp) / "ga")
+        beta = args.beta_package or unpack(
+            find_release(version, NPM_BETA_PACKAGE), Path(tmp) / "beta", NPM_BETA_PACKAGE
+        )
+        schema = extract(package, beta)
+    if (
+        version not in (schema["version"], schema["beta"]["version"])
+        or len({schema["version"], schema["beta"]["version"]}) != 1
+    ):
         sys.exit(f"{package} carries google provider {schema['version']}; infra/ pins {version}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(schema, indent=1, sort_keys=False) + "\n")

@@ -250,22 +250,33 @@ def schema_violations(root: Path, schema: dict[str, Any]) -> list[str]:
         if ".terraform" in path.parts:
             continue
         parsed = parse_hcl_blocks(path)
-        for section, (extracted, names) in sections.items():
+        for section, (_, names) in sections.items():
             for block in parsed.get(section, []):
                 for kind, named in block.items():
                     for name, body in named.items():
                         where = f"{path.relative_to(root)}: {section} {kind}.{name}"
                         if not kind.startswith("google_"):
                             continue
-                        if kind not in schema[names]:
+                        if section == "resource" and body.get("provider") in (
+                            "google-beta",
+                            "${google-beta}",
+                        ):
+                            provider = schema["beta"]
+                            extracted = "resources"
+                        else:
+                            provider = schema
+                            extracted = sections[section][0]
+                        if kind not in provider[names]:
                             problems.append(
-                                f"{where}: google provider {schema['version']} has no {section} "
-                                f"type `{kind}`"
+                                f"{where}: {provider['source']} (google {provider['version']}) "
+                                f"has no {section} type `{kind}`"
                             )
-                        elif kind not in schema[extracted]:
+                        elif kind not in provider[extracted]:
                             problems.append(
                                 f"{where}: `{kind}` is not in {SCHEMA_FILE.name}; {REGENERATE_HINT}"
                             )
                         else:
-                            problems.extend(_check_body(body, schema[extracted][kind], where, True))
+                            problems.extend(
+                                _check_body(body, provider[extracted][kind], where, True)
+                            )
     return problems

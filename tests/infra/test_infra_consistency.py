@@ -334,7 +334,9 @@ def test_every_recipe_schedule_has_a_job(recipes_module: dict, infra: Config) ->
     assert recipes_module["schedules"] == expected
     assert recipes_module["recipes"] == list_recipes(recipes_dir)
     job = infra.resource("google_cloud_scheduler_job", "recipe")
-    assert job["for_each"] == "${module.recipes.schedules}"
+    # Only the recipes a deployment names (test_infra_graph: none by default).
+    assert "module.recipes.schedules" in job["for_each"]
+    assert "var.scheduled_recipes" in job["for_each"]
     target = blocks(job, "pubsub_target")[0]
     assert target["topic_name"] == '${google_pubsub_topic.chain["recipe-runs"].id}'
     assert target["data"] == "${base64encode(jsonencode({recipe = each.key}))}"
@@ -443,7 +445,9 @@ def test_batches_poll_job_calls_the_poll_batches_function(
     grant = infra.resource("google_storage_bucket_iam_member", "vertex_batch_objects")
     assert grant["bucket"] == "${google_storage_bucket.data.name}"
     assert grant["member"] == "${local.vertex_agent}"
-    assert "gcp-sa-aiplatform" in infra.locals["vertex_agent"]
+    assert 'google_project_service_identity.agent["aiplatform.googleapis.com"]' in (
+        infra.locals["vertex_agent"]
+    )
 
 
 # ---- identities ----------------------------------------------------------------------

@@ -90,6 +90,6 @@ def test_an_unknown_resource_type_fails(schema: dict, tmp_path: Path) -> None:
     (root / "extra.tf").write_text('resource "google_pubsub_topik" "t" {\n  name = "t"\n}\n')
     problems = schema_violations(root, schema)
     assert problems == [
-        "extra.tf: resource google_pubsub_topik.t: google provider "
-        f"{schema['version']} has no resource type `google_pubsub_topik`"
+        f"extra.tf: resource google_pubsub_topik.t: {schema['source']} "
+        f"(google {schema['version']}) has no resource type `google_pubsub_topik`"
     ]
