@@ -9,6 +9,7 @@ Google clients themselves honour the standard emulator variables
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -26,8 +27,14 @@ Backend = Literal["local", "gcp"]
 class Settings(BaseSettings):
     """Everything a step needs to know about where it runs."""
 
+    # hide_input_in_errors: pydantic would otherwise print the rejected value (a whole
+    # LR_WEBHOOK_SECRETS, an API key list) in the start-up traceback.
     model_config = SettingsConfigDict(
-        env_prefix="LR_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="LR_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        hide_input_in_errors=True,
     )
 
     backend: Backend = Field("local", description="Which adapters to use: `local` or `gcp`.")
@@ -83,6 +90,27 @@ class Settings(BaseSettings):
         description="Dataset holding each run's staged leads and conversations scan (tables "
         "expire on their own; Terraform creates it with a default table expiration).",
     )
+    results_dataset: str = Field(
+        "lead_recovery_results",
+        pattern=r"^[A-Za-z0-9_]{1,1024}$",
+        description="Dataset of the results tables the report step loads every run into "
+        "(BigQuery; locally the folder `<LR_WAREHOUSE_DIR>/<dataset>/`). Terraform creates it.",
+    )
+    results_analysis_table: str = Field(
+        "analysis",
+        pattern=r"^[A-Za-z0-9_]{1,1024}$",
+        description="Results table of the analysis rows: one row per lead per run.",
+    )
+    results_ignored_table: str = Field(
+        "ignored",
+        pattern=r"^[A-Za-z0-9_]{1,1024}$",
+        description="Results table of the ignored leads, with `ignore_reason`.",
+    )
+    results_runs_table: str = Field(
+        "runs",
+        pattern=r"^[A-Za-z0-9_]{1,1024}$",
+        description="Results table of the runs: one row per run (counts, metrics).",
+    )
     bigquery_api_endpoint: str | None = Field(
         None,
         description="Send BigQuery REST calls to this URL without credentials (tests and "
@@ -108,7 +136,7 @@ class Settings(BaseSettings):
     llm_model: str | None = Field(None, description="Use this model for every recipe.")
     openai_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
-        description="OpenAI keys, comma-separated; several form a pool that rotates away from a "
+        description="OpenAI keys, comma-separated (or a JSON array); several form a pool that rotates away from a "
         "throttled key. In the cloud they come from Secret Manager as this variable.",
     )
     openai_base_url: str | None = Field(
@@ -116,7 +144,7 @@ class Settings(BaseSettings):
     )
     gemini_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
-        description="Gemini/Vertex AI express-mode keys, comma-separated; empty means use the "
+        description="Gemini/Vertex AI express-mode keys, comma-separated (or a JSON array); empty means use the "
         "service account (application default credentials) with `project`/`gemini_location`.",
     )
     gemini_location: str = Field("us-central1", description="Vertex AI region for Gemini.")
@@ -124,7 +152,8 @@ class Settings(BaseSettings):
     analysis_api_tokens: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="Bearer tokens accepted by the summarize function's HTTP analysis endpoint "
-        "(comma-separated; Secret Manager in the cloud). Empty: the endpoint refuses every call.",
+        "(comma-separated, or a JSON array; Secret Manager in the cloud). Empty: the endpoint "
+        "refuses every call.",
     )
     llm_cache: bool = Field(
         True, description="Use the summary cache (the CLI's --no-cache sets false)."
@@ -169,9 +198,7 @@ class Settings(BaseSettings):
     @field_validator("openai_api_keys", "gemini_api_keys", "analysis_api_tokens", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [k.strip() for k in value.split(",") if k.strip()]
-        return value
+        return _secret_list(value)
 
     # --- voice calls (call-webhook; docs/calls.md) -----------------------------------
     call_webhook_auth: Literal["secret", "hmac"] = Field(
@@ -181,7 +208,7 @@ class Settings(BaseSettings):
     )
     call_webhook_secret: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
-        description="Shared secret(s) or HMAC key(s) of call-webhook, comma-separated (several "
+        description="Shared secret(s) or HMAC key(s) of call-webhook, comma-separated or a JSON array (several "
         "while rotating). In the cloud it comes from Secret Manager as this variable. Empty: "
         "every call is refused.",
     )
@@ -240,9 +267,7 @@ class Settings(BaseSettings):
     @field_validator("call_webhook_secret", mode="before")
     @classmethod
     def _split_call_secrets(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [k.strip() for k in value.split(",") if k.strip()]
-        return value
+        return _secret_list(value)
 
     @field_validator("call_retry_intervals_hours", "call_business_days", mode="before")
     @classmethod
@@ -316,11 +341,14 @@ class Settings(BaseSettings):
     webhook_secrets: Annotated[dict[str, SecretStr], NoDecode] = Field(
         default_factory=dict,
         description="Signing secrets of the recipes' webhooks by name, `name=value` pairs "
-        "separated by commas (a recipe's `webhooks[].secret` names one). Secret Manager in "
+        "separated by commas, or a JSON object for values with commas (a recipe's "
+        "`webhooks[].secret` names one). Secret Manager in "
         "the cloud.",
     )
     webhook_secret: SecretStr | None = Field(
-        None, description="The signing secret of webhooks whose recipe entry names none."
+        None,
+        description="The signing secret of webhooks whose recipe entry names none (`unset`, "
+        "Terraform's placeholder, counts as none: nothing is signed with it).",
     )
     webhook_max_attempts: int = Field(
         4, ge=1, le=10, description="Deliveries of one webhook before it is recorded as failed."
@@ -334,14 +362,29 @@ class Settings(BaseSettings):
     def _split_pairs(cls, value: object) -> object:
         if not isinstance(value, str):
             return value
+        if value.lstrip().startswith("{"):
+            parsed = _json_secret(value, 'a JSON object like {"name": "value"}')
+            if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+                raise ValueError('expected a JSON object of strings like {"name": "value"}')
+            return {k: v for k, v in parsed.items() if not _is_placeholder(v)}
         pairs: dict[str, str] = {}
-        for item in (i.strip() for i in value.split(",")):
+        for index, item in enumerate(i.strip() for i in value.split(",")):
             name, sep, secret = item.partition("=")
             if item and (not sep or not name.strip() or not secret.strip()):
-                raise ValueError(f"expected `name=value` pairs separated by commas, got {item!r}")
-            if item:
+                # Never the item itself: it may be a secret without its `name=`.
+                raise ValueError(
+                    f"item {index} is not a `name=value` pair (expected `name=value` pairs "
+                    'separated by commas, or a JSON object {"name": "value"} for values '
+                    "with commas)"
+                )
+            if item and not _is_placeholder(secret.strip()):
                 pairs[name.strip()] = secret.strip()
         return pairs
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _placeholder_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and _is_placeholder(value) else value
 
     # --- behaviour -----------------------------------------------------------------
     batch_poll_seconds: float = Field(
@@ -388,6 +431,35 @@ class Settings(BaseSettings):
         if not self.project:
             raise ConfigError("no Google Cloud project", where="settings", expected="LR_PROJECT")
         return self.project
+
+
+SECRET_PLACEHOLDERS = frozenset({"", "unset", ","})
+"""Values meaning "no secret": Secret Manager cannot hold an empty version, so the
+Terraform placeholder versions are ``unset`` or ``,`` until a real one is added."""
+
+
+def _is_placeholder(value: str) -> bool:
+    return value.strip() in SECRET_PLACEHOLDERS
+
+
+def _json_secret(value: str, expected: str) -> object:
+    """Parse a JSON-form secret setting; the error never repeats the value."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise ValueError(f"starts like JSON but is not valid JSON; expected {expected}") from None
+
+
+def _secret_list(value: object) -> object:
+    """Comma-separated secrets, or a JSON array of strings (for secrets containing commas)."""
+    if not isinstance(value, str):
+        return value
+    if value.lstrip().startswith("["):
+        parsed = _json_secret(value, 'a JSON array of strings like ["key1", "key2"]')
+        if not isinstance(parsed, list) or not all(isinstance(k, str) for k in parsed):
+            raise ValueError('expected a JSON array of strings like ["key1", "key2"]')
+        return [k for k in parsed if not _is_placeholder(k)]
+    return [k.strip() for k in value.split(",") if not _is_placeholder(k)]
 
 
 @lru_cache(maxsize=1)

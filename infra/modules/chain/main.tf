@@ -227,7 +227,7 @@ locals {
       placeholder = ","
     }
     webhook-secret = {
-      description = "Signing secret of the report's webhooks whose recipe entry names none (LR_WEBHOOK_SECRET)."
+      description = "Signing secret of the report's webhooks whose recipe entry names none (LR_WEBHOOK_SECRET); the placeholder `unset` counts as none, so nothing is signed with it."
       env         = "LR_WEBHOOK_SECRET"
       mount       = "env"
       mount_path  = null
@@ -236,7 +236,7 @@ locals {
       placeholder = "unset"
     }
     webhook-secrets = {
-      description = "Named signing secrets of the recipes' webhooks, name=value pairs separated by commas (LR_WEBHOOK_SECRETS)."
+      description = "Named signing secrets of the recipes' webhooks, name=value pairs separated by commas, or a JSON object for values with commas (LR_WEBHOOK_SECRETS)."
       env         = "LR_WEBHOOK_SECRETS"
       mount       = "env"
       mount_path  = null
