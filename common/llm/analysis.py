@@ -22,6 +22,7 @@ from common.llm.batch import BatchRouter, _count_batch
 from common.llm.config import LLMConfig, prompt_placeholders
 from common.llm.providers.base import LLMRequest, LLMResponse, ProviderRejected
 from common.ports.summarycache import SummaryCache
+from common.privacy.masker import Masker, Masking
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ class Analyzer:
         render: Renderer = render_prompt,
         schema_for: Callable[[Item], dict[str, Any]] | None = None,
         batch: BatchRouter | None = None,
+        masker: Masker | None = None,
     ) -> None:
         self.config = config
         self.prompt = prompt
@@ -174,6 +176,9 @@ class Analyzer:
         self.batch = batch
         """Sends the misses through the provider's batch interface (`common.llm.batch`)
         when ``config.batch`` asks for it; None: always online."""
+        self.masker = masker
+        """Masks each item (fields and digest) before its request is built, and puts the
+        placeholders of its answer back (`common.privacy`); None: sent as written."""
 
     def variant(
         self,
@@ -201,10 +206,25 @@ class Analyzer:
             render=render,
             schema_for=schema_for,
             batch=self.batch,
+            masker=self.masker,
         )
 
+    def mask(self, items: Sequence[Item]) -> tuple[list[Item], list[Masking | None]]:
+        """``items`` as they may leave (masked when there is a masker), and their maskings."""
+        if self.masker is None:
+            return list(items), [None] * len(items)
+        masked, maskings = self.masker.mask_records([(i.fields, i.digest) for i in items])
+        out = [
+            Item(lead_key=item.lead_key, fields=fields, digest=digest)
+            for item, (fields, digest) in zip(items, masked, strict=True)
+        ]
+        return out, list(maskings)
+
     def request(self, item: Item) -> LLMRequest:
-        """The generation request for one item."""
+        """The generation request for one item (masked when there is a masker)."""
+        return self._request(self.mask([item])[0][0])
+
+    def _request(self, item: Item) -> LLMRequest:
         return LLMRequest(
             system=self.system,
             user=self.render(self.prompt, item),
@@ -247,7 +267,8 @@ class Analyzer:
     def run(self, items: Sequence[Item]) -> tuple[list[Outcome], AnalysisStats]:
         """Analyse ``items``; never raises for one bad answer (it becomes a reason)."""
         stats = AnalysisStats(conversations=len(items))
-        requests = [self.request(item) for item in items]
+        masked, maskings = self.mask(items)
+        requests = [self._request(item) for item in masked]
         keys = [self.cache_key(r) for r in requests]
         hits = self.cache.get_many(keys) if (self.cache is not None and self.read_cache) else {}
         outcomes: list[Outcome] = []
@@ -273,7 +294,12 @@ class Analyzer:
             )
         elif todo:
             asyncio.run(self._ask([requests[i] for i in todo], [outcomes[i] for i in todo], stats))
+        # The cache keeps masked answers (keyed by the masked request); the outputs get
+        # the originals back.
         self.store([(keys[i], outcomes[i]) for i in todo])
+        for outcome, masking in zip(outcomes, maskings, strict=True):
+            if masking is not None and outcome.answer is not None:
+                outcome.answer = masking.restore(outcome.answer)
         for outcome in outcomes:
             if outcome.answer is not None and outcome.source is None:
                 outcome.source = "model"

@@ -132,7 +132,10 @@ def build_analyzer(
     provider_name, model = effective_provider_model(settings, config.provider, config.model)
     effective = config.model_copy(update={"provider": provider_name, "model": model})
     client = None if offline else build_client(effective, settings)
+    from common.privacy.config import build_masker
+
     return Analyzer(
+        masker=build_masker(recipe.meta.privacy, provider_name, project=settings.project),
         batch=_batch_router(effective, settings, model),
         config=effective,
         prompt=recipe.prompt if prompt is None else prompt,

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from common.privacy.config import PrivacySection
+
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
 
 
@@ -181,6 +183,11 @@ class RecipeMeta(_Strict):
         None,
         description="Clustering section (text, embedding, reducer, clusterer, depth, naming); "
         "validated on load by `common.clustering.config.ClusteringConfig`.",
+    )
+    privacy: PrivacySection = Field(
+        default_factory=PrivacySection,
+        description="What is masked before text goes to an LLM or embedding provider "
+        "(docs/privacy.md).",
     )
 
     _zone = field_validator("timezone")(classmethod(lambda cls, v: _check_zone(v)))

@@ -97,6 +97,7 @@ def cluster(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
             _messages(ctx, message.run_id, shards) if config.text == "user_messages" else None
         )
         texts = build_texts(config, kept, messages)
+        texts = _masked_texts(ctx, recipe, config, kept, texts)
         started = datetime.fromisoformat(run["started_at"])
 
         result = run_clustering(
@@ -135,3 +136,35 @@ def cluster(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         return summary
 
     return run_once(ctx, StepKey(message.run_id, STEP), work, recipe=message.recipe)
+
+
+def _masked_texts(
+    ctx: StepContext, recipe: Any, config: Any, kept: pl.DataFrame, texts: pl.DataFrame
+) -> pl.DataFrame:
+    """The texts with identifiers masked when they go to a provider (`common.privacy`).
+
+    Masked when the embedder or the naming model is a remote provider: the
+    vectors, the cluster names and the cached embeddings then never hold them.
+    """
+    from common.clustering.naming import resolve_naming_llm
+    from common.llm.factory import effective_provider_model
+    from common.privacy.config import REMOTE, build_masker
+
+    naming, _ = effective_provider_model(
+        ctx.settings, resolve_naming_llm(recipe, config).provider, None
+    )
+    provider = next((p for p in (config.embedding.provider, naming) if p in REMOTE), "local")
+    masker = build_masker(recipe.meta.privacy, provider, project=ctx.settings.project)
+    if masker is None or texts.is_empty():
+        return texts
+    fields = {
+        row[LEAD_KEY]: row
+        for row in kept.select(
+            LEAD_KEY, *[c for c in masker.name_columns if c in kept.columns]
+        ).iter_rows(named=True)
+    }
+    keys = texts[LEAD_KEY].to_list()
+    masked, _ = masker.mask_records(
+        [(fields.get(k, {}), t) for k, t in zip(keys, texts["text"], strict=True)]
+    )
+    return texts.with_columns(pl.Series("text", [t for _, t in masked], dtype=pl.String))

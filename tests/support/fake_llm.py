@@ -260,6 +260,8 @@ class Fault:
     """Sent as ``retry-after-ms`` when set (OpenAI's header)."""
     seconds: float = 0.0
     """How long a ``hang`` lasts (released early when the server stops)."""
+    fields: dict[str, Any] | None = None
+    """What an ``override`` answer sets over the schema-built one."""
 
     @classmethod
     def throttle(
@@ -287,6 +289,11 @@ class Fault:
     def violating(cls) -> Fault:
         """A well-formed envelope whose answer is JSON that breaks the schema."""
         return cls("violating")
+
+    @classmethod
+    def override(cls, **fields: Any) -> Fault:
+        """A valid answer with these fields' values (e.g. a message addressed to ``<NAME>``)."""
+        return cls("override", fields=fields)
 
     @classmethod
     def garbage(cls) -> Fault:
@@ -1188,6 +1195,8 @@ class FakeLLM(_BatchAPI, _VertexBatchAPI):
             text = '{"answer": "this is not JSON'
         elif fault is not None and fault.kind == "violating":
             text = json.dumps(violating_answer(received.schema, prompt), ensure_ascii=False)
+        elif fault is not None and fault.kind == "override" and isinstance(answer, dict):
+            text = json.dumps({**answer, **(fault.fields or {})}, ensure_ascii=False)
         received.status = 200
         if received.api == "openai":
             handler._send_json(200, _openai_completion(received, text))
