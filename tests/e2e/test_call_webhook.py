@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import functions_framework
 import polars as pl
@@ -479,3 +480,131 @@ def test_simulate_calls_script(client: Any, store: CallStore, tmp_path: Path, mo
     assert {k: v["attempts"] for k, v in store.lead_outcomes().items()} == dict.fromkeys(
         outcomes, 1
     )
+
+
+# ---- calls in the lead's own time (issue 16) -------------------------------------------
+MEXICO = ZoneInfo("America/Mexico_City")
+NO_ANSWER_LEAD = "+573105550199"  # the no-answer golden's customer: no metadata, no zone
+CALLBACK_LEAD = "+14047845491"
+
+
+def _hand_over(store: CallStore, leads: dict[str, str | None], recipe_tz: str | None) -> None:
+    """What the report step does for a recipe with calls: the leads' zones to the store."""
+    frame = pl.DataFrame(
+        {"lead_key": list(leads), "timezone": list(leads.values())},
+        schema={"lead_key": pl.String(), "timezone": pl.String()},
+    )
+    apply_call_outcomes(frame, store, recipe="demo", recipe_timezone=recipe_tz, run_id="r1")
+
+
+def _edited(name: str, **changes: Any) -> bytes:
+    """A golden payload with message fields replaced (None removes one)."""
+    body = json.loads(golden(name))
+    message = body["message"]
+    for path, value in changes.items():
+        *parents, leaf = path.split("__")
+        node = message
+        for part in parents:
+            node = node[part]
+        if value is None:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("leads", "recipe_tz"),
+    [
+        ({NO_ANSWER_LEAD: "America/Mexico_City"}, None),  # the lead's `timezone` column
+        ({NO_ANSWER_LEAD: None}, "America/Mexico_City"),  # else the recipe's zone
+        ({NO_ANSWER_LEAD: "Not/AZone"}, "America/Mexico_City"),
+    ],
+)
+def test_no_answer_retry_is_planned_in_the_leads_business_hours(
+    client: Any, store: CallStore, leads: dict[str, str | None], recipe_tz: str | None
+) -> None:
+    _hand_over(store, leads, recipe_tz)
+    # Friday 17:30 in Mexico City (23:30 UTC): two hours later is 19:30 there (closed),
+    # but 01:30 UTC Saturday, so a UTC plan would call at Monday 09:00 UTC = 03:00 local.
+    body = _edited(
+        "end-of-call-report.no-answer",
+        startedAt="2026-11-20T23:29:30.000Z",
+        endedAt="2026-11-20T23:30:00.000Z",
+    )
+    answer = post(client, body).get_json()
+    assert answer["disposition"] == "no_answer"
+    planned = datetime.fromisoformat(answer["next_attempt_at"]).astimezone(MEXICO)
+    assert planned == datetime(2026, 11, 23, 9, 0, tzinfo=MEXICO)
+    assert 9 <= planned.hour < 19 and planned.weekday() < 5
+    outcome = store.lead_outcomes([NO_ANSWER_LEAD])[NO_ANSWER_LEAD]
+    assert outcome["timezone"] == "America/Mexico_City"
+
+
+def test_without_any_zone_the_default_setting_applies(configure) -> None:
+    configure(LR_CALL_DEFAULT_TIMEZONE="America/Bogota")
+    client, store = _app_client(), build_call_store(get_settings())
+    _hand_over(store, {NO_ANSWER_LEAD: None}, None)
+    body = _edited("end-of-call-report.no-answer", endedAt="2026-11-20T23:30:00.000Z")
+    answer = post(client, body).get_json()
+    planned = datetime.fromisoformat(answer["next_attempt_at"])
+    assert planned == datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("America/Bogota"))
+
+
+def _callback_report(summary: str, **changes: Any) -> bytes:
+    """The callback golden with only a summary saying when (no structured outputs, no zone)."""
+    return _edited(
+        "end-of-call-report.callback",
+        analysis__summary=summary,
+        analysis__successEvaluation="3",
+        artifact__structuredOutputs=None,
+        call__assistantOverrides__metadata={"leadKey": CALLBACK_LEAD},
+        **changes,
+    )
+
+
+MON_4PM = datetime(2026, 11, 23, 16, 0)
+
+
+@pytest.mark.parametrize(
+    ("summary", "asked", "planned"),
+    [
+        ("Customer asked to be called back Monday 4 pm.", MON_4PM, MON_4PM),
+        ("El cliente pidió que le llamen el lunes a las 4.", MON_4PM, MON_4PM),
+        # Saturday: asked outside business days, so the plan is Monday's opening.
+        ("Call me tomorrow after 6pm", datetime(2026, 11, 21, 18), datetime(2026, 11, 23, 9)),
+        (
+            "Pidió que lo llamen mañana a las 5 de la tarde.",
+            datetime(2026, 11, 21, 17),
+            datetime(2026, 11, 23, 9),
+        ),
+        ("Asked us to call back next Tuesday at 10am.", *[datetime(2026, 11, 24, 10)] * 2),
+    ],
+)
+def test_callback_time_from_the_summary_is_the_next_attempt_in_the_leads_zone(
+    client: Any, store: CallStore, summary: str, asked: datetime, planned: datetime
+) -> None:
+    _hand_over(store, {CALLBACK_LEAD: "America/Mexico_City"}, None)
+    # The call ended Friday 2026-11-20 10:06 in Mexico City.
+    answer = post(client, _callback_report(summary)).get_json()
+    assert answer["disposition"] == "callback_requested"
+    next_at = datetime.fromisoformat(answer["next_attempt_at"])
+    assert next_at == planned.replace(tzinfo=MEXICO)
+    # The report shows the time asked for beside the planned attempt.
+    frame = apply_call_outcomes(pl.DataFrame({"lead_key": [CALLBACK_LEAD]}), store)
+    row = frame.row(0, named=True)
+    assert row["call_callback_at"] == asked.replace(tzinfo=MEXICO)
+    assert row["call_next_attempt_at"] == next_at
+
+
+def test_callback_words_in_structured_data_win_over_the_summary(
+    client: Any, store: CallStore
+) -> None:
+    _hand_over(store, {CALLBACK_LEAD: "America/Mexico_City"}, None)
+    body = _callback_report(
+        "Customer asked to be called back Monday 4 pm.",
+        analysis__structuredData={"callbackRequested": True, "callbackTime": "martes a las 11"},
+    )
+    answer = post(client, body).get_json()
+    planned = datetime.fromisoformat(answer["next_attempt_at"]).astimezone(MEXICO)
+    assert planned == datetime(2026, 11, 24, 11, 0, tzinfo=MEXICO)

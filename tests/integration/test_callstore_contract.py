@@ -235,3 +235,22 @@ def test_gcp_layout_uses_the_collection_prefix(backend_name: str) -> None:
     assert call.exists and lead.exists
     # JSON-shaped: times are ISO strings, sortable for "next attempt due" queries.
     assert isinstance((call.to_dict() or {})["ended_at"], str)
+
+
+def test_lead_context_plans_retries_in_the_leads_zone(calls: CallStore) -> None:
+    """The report's context (the lead's zone from its run) is read with the lead's outcome."""
+    lead = "+573105550199"  # the no-answer golden's customer: no metadata, no zone
+    calls.set_lead_contexts({lead: {"timezone": "America/Mexico_City", "recipe": "demo"}})
+    assert calls.lead_outcomes([lead]) == {}  # a context alone is no outcome
+    assert lead not in calls.lead_outcomes()
+    body = json.loads((GOLDEN / "end-of-call-report.no-answer.json").read_bytes())
+    body["message"]["endedAt"] = "2026-11-20T23:30:00.000Z"  # Friday 17:30 in Mexico City
+    result = calls.record(_event(body, datetime(2026, 11, 20, 23, 31, tzinfo=UTC)))
+    # +2 h is 19:30 there, closed: Monday 09:00 Mexico City (not 09:00 UTC).
+    assert result.next_attempt_at == "2026-11-23T15:00:00+00:00"
+    # A later run's context replaces the old one and keeps the outcome.
+    calls.set_lead_contexts({lead: {"timezone": "America/Bogota", "recipe": "demo"}})
+    outcome = calls.lead_outcomes([lead])[lead]
+    assert outcome["context"]["timezone"] == "America/Bogota"
+    assert outcome["attempts"] == 1
+    assert outcome["next_attempt_at"] == "2026-11-23T15:00:00+00:00"

@@ -35,7 +35,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +49,7 @@ from common.adapters.gcp._firestore import FirestoreAdapter
 from common.adapters.gcp.firestore_state import _mapped, jsonish
 from common.adapters.gcp.firestore_wire import FirestoreWire
 from common.calls.retry import RetryPolicy
-from common.calls.state import apply_event, resolve_lead
+from common.calls.state import apply_event, has_calls, resolve_lead
 from common.calls.transcripts import message_rows
 from common.errors import TransientError
 from common.ports.callstore import CallEvent, RecordResult
@@ -82,6 +82,7 @@ class _Version:
     update_time: Any
 
 
+_BATCH = 500  # writes per batch commit (Firestore's limit)
 _GET_ALL_CHUNK = 300
 _IN_CHUNK = 30  # Firestore's limit of values in one `in` filter
 
@@ -303,7 +304,26 @@ class FirestoreCallStore(FirestoreAdapter):
             snapshots = []
             for chunk in _chunks(lead_keys, _GET_ALL_CHUNK):
                 snapshots += self.client.get_all([self._leads().document(k) for k in chunk])
-        return {s.id: s.to_dict() or {} for s in snapshots if s.exists}
+        docs = {s.id: s.to_dict() or {} for s in snapshots if s.exists}
+        return {key: doc for key, doc in docs.items() if has_calls(doc)}
+
+    @_mapped
+    def set_lead_contexts(self, contexts: Mapping[str, Mapping[str, Any]]) -> None:
+        """Replace each lead's ``context`` field (merge: the outcome's fields stay).
+
+        The write changes the document's version, so a webhook instance holding
+        an older one re-reads it at its next commit and plans with this context.
+        """
+        items = list(contexts.items())
+        for start in range(0, len(items), _BATCH):
+            batch = self.client.batch()
+            for key, context in items[start : start + _BATCH]:
+                batch.set(
+                    self._leads().document(key),
+                    {"lead_key": key, "context": jsonish(dict(context))},
+                    merge=["lead_key", "context"],
+                )
+            batch.commit()
 
     @_mapped
     def transcripts(self, lead_keys: Sequence[str] | None = None) -> list[dict[str, Any]]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from common.calls.retry import RetryPolicy
-from common.calls.state import apply_event, resolve_lead
+from common.calls.state import apply_event, has_calls, resolve_lead
 from common.calls.transcripts import message_rows
 from common.errors import TransientError
 from common.ports.callstore import CallEvent, RecordResult
@@ -141,7 +141,25 @@ class SQLiteCallStore:
                         f"SELECT lead_key, doc FROM lead_outcomes WHERE lead_key IN ({marks})",  # noqa: S608
                         chunk,
                     ).fetchall()
-        return {key: json.loads(doc) for key, doc in rows}
+        docs = {key: json.loads(doc) for key, doc in rows}
+        return {key: doc for key, doc in docs.items() if has_calls(doc)}
+
+    def set_lead_contexts(self, contexts: Mapping[str, Mapping[str, Any]]) -> None:
+        """Replace each lead's ``context`` field (creating a context-only document)."""
+        items = list(contexts.items())
+        for start in range(0, len(items), _CHUNK):
+            with self._tx() as con:
+                for key, context in items[start : start + _CHUNK]:
+                    row = con.execute(
+                        "SELECT next_attempt_at, doc FROM lead_outcomes WHERE lead_key = ?", (key,)
+                    ).fetchone()
+                    doc = json.loads(row[1]) if row else {"lead_key": key}
+                    doc["context"] = dict(context)
+                    con.execute(
+                        "INSERT OR REPLACE INTO lead_outcomes (lead_key, next_attempt_at, doc) "
+                        "VALUES (?, ?, ?)",
+                        (key, row[0] if row else None, json.dumps(doc, default=str)),
+                    )
 
     def transcripts(self, lead_keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Every call turn of the given leads, as canonical conversation messages."""

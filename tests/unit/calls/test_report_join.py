@@ -104,7 +104,9 @@ def test_apply_call_outcomes_asks_only_for_the_frames_leads() -> None:
         "+2",
     ]
     empty = _frame().clear()
-    assert apply_call_outcomes(empty, store).columns[-4:] == list(OUTCOME_COLUMNS)
+    assert apply_call_outcomes(empty, store).columns[-len(OUTCOME_COLUMNS) :] == list(
+        OUTCOME_COLUMNS
+    )
     assert len(store.asked) == 1  # an empty frame asks nothing
 
 
@@ -115,4 +117,5 @@ def test_with_outcome_columns() -> None:
         "call_disposition",
         "call_next_attempt_at",
         "call_last_at",
+        "call_callback_at",
     ]
