@@ -17,6 +17,31 @@ resource "google_firestore_database" "state" {
   depends_on = [google_project_service.enabled]
 }
 
+# Retention (common/retention.py KINDS, docs/privacy.md "Retention"): a TTL
+# policy per collection (group) deletes a document once its `expires_at` has
+# passed (typically within a day). The Firestore adapters of the call store,
+# state store and rate budget must write expires_at = written at + the kind's
+# days (docs/privacy.md says which do); a document without it is kept.
+locals {
+  retention_ttl_collections = {
+    calls            = "calls"
+    lead_outcomes    = "lead_outcomes"
+    runs             = "runs"
+    llm_rate_buckets = "llm_rate_buckets"
+  }
+}
+
+resource "google_firestore_field" "retention_ttl" {
+  for_each = local.retention_ttl_collections
+
+  project    = var.project_id
+  database   = local.firestore_database
+  collection = "${var.firestore_collection_prefix}${each.value}"
+  field      = "expires_at"
+
+  ttl_config {}
+}
+
 # The summary cache expires by a TTL policy on `expires_at` (set by
 # common/adapters/gcp/firestore_cache.py to created_at + LR_LLM_CACHE_TTL_DAYS).
 # Its single-field index stays: the cache's own sweep queries expires_at <= now.

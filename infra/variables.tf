@@ -62,7 +62,7 @@ variable "intermediate_retention_days" {
 variable "output_retention_days" {
   description = "Days before reports under output_run/<recipe>/<stamp>/ are deleted; 0 keeps them forever. latest.csv is rewritten by every run, so it never ages out while the recipe runs."
   type        = number
-  default     = 0
+  default     = 365
 
   validation {
     condition     = var.output_retention_days >= 0 && floor(var.output_retention_days) == var.output_retention_days
@@ -435,5 +435,49 @@ variable "llm_daily_cost_alert_usd" {
   validation {
     condition     = var.llm_daily_cost_alert_usd > 0
     error_message = "llm_daily_cost_alert_usd must be positive."
+  }
+}
+
+variable "call_retention_days" {
+  description = "Days before call documents (transcripts, phone numbers) expire in Firestore (TTL policy on expires_at). The retention table: docs/privacy.md (common/retention.py)."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.call_retention_days >= 1 && floor(var.call_retention_days) == var.call_retention_days
+    error_message = "call_retention_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "lead_outcome_retention_days" {
+  description = "Days before leads' call outcomes expire in Firestore (TTL policy on expires_at). The retention table: docs/privacy.md (common/retention.py)."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.lead_outcome_retention_days >= 1 && floor(var.lead_outcome_retention_days) == var.lead_outcome_retention_days
+    error_message = "lead_outcome_retention_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "run_retention_days" {
+  description = "Days before run documents expire in Firestore (TTL policy on expires_at). The retention table: docs/privacy.md (common/retention.py)."
+  type        = number
+  default     = 180
+
+  validation {
+    condition     = var.run_retention_days >= 1 && floor(var.run_retention_days) == var.run_retention_days
+    error_message = "run_retention_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "rate_budget_retention_days" {
+  description = "Days before LLM rate-budget buckets expire in Firestore (TTL policy on expires_at). The retention table: docs/privacy.md (common/retention.py)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.rate_budget_retention_days >= 1 && floor(var.rate_budget_retention_days) == var.rate_budget_retention_days
+    error_message = "rate_budget_retention_days must be a whole number of days, at least 1."
   }
 }
