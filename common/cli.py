@@ -92,6 +92,9 @@ def main(verbose: bool) -> None:
 from common.evals.cli import eval_command  # noqa: E402 - registered on the group defined above
 
 main.add_command(eval_command)
+from common.privacy.cli import privacy_command  # noqa: E402
+
+main.add_command(privacy_command)
 
 
 # --------------------------------------------------------------------------- run
