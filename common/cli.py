@@ -92,6 +92,9 @@ def main(verbose: bool) -> None:
 from common.evals.cli import eval_command  # noqa: E402 - registered on the group defined above
 
 main.add_command(eval_command)
+from common.results.cli import COMMANDS as RESULTS_COMMANDS  # noqa: E402
+
+[main.add_command(command) for command in RESULTS_COMMANDS]
 from common.privacy.cli import privacy_command  # noqa: E402
 
 main.add_command(privacy_command)

@@ -38,6 +38,31 @@ class JobOptions:
 
 
 @dataclass(frozen=True)
+class ResultsTable:
+    """A results table the report step loads each run's rows into.
+
+    Attributes:
+        dataset: Dataset (BigQuery) or folder under the warehouse (DuckDB).
+        name: Table name.
+        schema: ``(column, BigQuery type)`` for every column of the rows, derived
+            from the declared column types (`common.results.tables.bigquery_schema`).
+        partition_field: DATE column the table is partitioned by (day).
+        clustering: Columns the table is clustered by (at most 4).
+    """
+
+    dataset: str
+    name: str
+    schema: tuple[tuple[str, str], ...] = ()
+    partition_field: str = "run_date"
+    clustering: tuple[str, ...] = ("recipe", "lead_key")
+
+    @property
+    def sql_name(self) -> str:
+        """``dataset.table`` as recipe-style SQL names it (quoted with backticks)."""
+        return f"`{self.dataset}.{self.name}`"
+
+
+@dataclass(frozen=True)
 class StagedScan:
     """What one staged scan produced.
 
@@ -140,4 +165,28 @@ class Warehouse(Protocol):
         self, sql: str, params: Mapping[str, Any], *, where: str, job: JobOptions | None = None
     ) -> ScanEstimate:
         """What running ``sql`` would read: a BigQuery dry run (bytes), a DuckDB count (rows)."""
+        ...
+
+    def load_results(
+        self, table: ResultsTable, rows: pa.Table, *, run_id: str, job: JobOptions | None = None
+    ) -> int:
+        """Replace ``run_id``'s rows of ``table`` with ``rows`` (every row has that run id).
+
+        Idempotent: loading the same run again leaves one copy of its rows, so a
+        redelivered report never duplicates them. Columns the table lacks are
+        added (a recipe that grows adds columns); rows of other runs are kept.
+        BigQuery: ``DELETE ... WHERE run_id = @run_id`` then a Parquet load job
+        (append, partitioned by day, clustered); DuckDB: one Parquet file per run.
+
+        Returns:
+            The rows loaded.
+
+        Raises:
+            DataError: the rows do not fit the table (e.g. a column changed type).
+            TransientError: the warehouse is unavailable or throttling.
+        """
+        ...
+
+    def has_table(self, table: ResultsTable) -> bool:
+        """Whether ``table`` exists (holds at least one run) yet."""
         ...

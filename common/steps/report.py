@@ -19,10 +19,14 @@ from common.ports import StepKey
 from common.processors.base import LEAD_KEY
 from common.recipe import Recipe
 from common.reporting import latest, run_sinks
+from common.results import history
+from common.results.load import load_run, recovery_trend, with_history
+from common.results.tables import ResultsTables
 from common.steps.cluster import join_clusters
 from common.steps.context import StepContext
 from common.steps.failures import failed_shards, failure_records
 from common.steps.io import read_frame
+from common.steps.jobs import job_options
 from common.steps.runner import run_once
 
 log = logging.getLogger(__name__)
@@ -161,17 +165,33 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
                 ),
                 run_id=message.run_id,
             )
+        # The lead's history: its previous run's results rows (common/results/history.py).
+        run_started = datetime.fromisoformat(run["started_at"])
+        tables = ResultsTables.from_settings(ctx.settings)
+        warehouse = ctx.backends.warehouse
+        job = job_options(ctx.settings, recipe, run_id=message.run_id, step=STEP)
+        merged = with_history(
+            warehouse,
+            tables,
+            merged,
+            recipe=recipe.name,
+            run_id=message.run_id,
+            started=run_started,
+            job=job,
+        )
         kept = merged.filter(pl.col(IGNORE).is_null())
         ignored = merged.filter(pl.col(IGNORE).is_not_null())
-        columns = choose_columns(merged.columns, recipe, message.options)
+        computed = [c for c in history.HISTORY_COLUMNS if c not in history.ANALYSIS_COLUMNS]
+        columns = choose_columns(merged.drop(computed).columns, recipe, message.options)
         if recipe.meta.calls and recipe.meta.calls.columns and not message.options.include_columns:
             columns = with_outcome_columns(columns)
+        if not message.options.include_columns:
+            columns += [c for c in history.ANALYSIS_COLUMNS if c not in columns]
         analysis_csv = to_csv(kept.select(columns))
         ignored_cols = [LEAD_KEY, IGNORE] + [c for c in columns if c != LEAD_KEY]
         ignored_frame = ignored.select([c for c in ignored_cols if c in ignored.columns])
         ignored_csv = to_csv(ignored_frame)
 
-        run_started = datetime.fromisoformat(run["started_at"])
         folder = layout.run_folder(run_started, message.run_id)
         blobs = ctx.backends.blobs
         analysis_key = layout.output_key(recipe.name, folder, f"{recipe.name}_analysis.csv")
@@ -200,10 +220,29 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         summary["metrics"] = run_metrics(
             {**run, **summary}, steps, ctx.settings.llm_prices, model=model, provider=provider
         )
+        # The results tables: this run's rows replace any an earlier delivery loaded.
+        summary["results"] = load_run(
+            warehouse,
+            tables,
+            recipe=recipe.name,
+            run_id=message.run_id,
+            started=run_started,
+            as_of=message.options.as_of,
+            kept=kept,
+            ignored=ignored,
+            summary=summary,
+            job=job,
+        )
+        trend = recovery_trend(warehouse, tables, recipe=recipe.name)
         # HTML report, Google Sheet, webhooks: each records its own outcome and never
         # fails the report; they add outputs["html"] (and ["sheet"]) in place.
         summary["sinks"] = run_sinks(
-            ctx, recipe, {**run, **summary}, kept.select(columns), ignored_frame, outputs
+            ctx,
+            recipe,
+            {**run, **summary, "recovery_trend": trend},
+            kept.select(columns),
+            ignored_frame,
+            outputs,
         )
         # latest.*: only when no newer run of the recipe is there already (latest.json).
         copies = {latest.ANALYSIS: analysis_key, latest.IGNORED: ignored_key}

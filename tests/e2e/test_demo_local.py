@@ -40,8 +40,11 @@ def test_cli_run_writes_analysis_and_ignored(
     meta = yaml.safe_load((recipes_dir / "demo/meta.yml").read_text())
     from common.calls.report_join import OUTCOME_COLUMNS
 
-    # The recipe's columns, then the call outcomes (its `calls` section asks for them).
-    assert list(rows[0]) == meta["output_columns"] + list(OUTCOME_COLUMNS)
+    from common.results.history import ANALYSIS_COLUMNS
+
+    # The recipe's columns, then the call outcomes (its `calls` section asks for them),
+    # then the lead's history (common/results/history.py).
+    assert list(rows[0]) == meta["output_columns"] + list(OUTCOME_COLUMNS) + list(ANALYSIS_COLUMNS)
     assert (out / "latest.csv").read_bytes() == analysis.read_bytes()
     assert (out / "latest_ignored.csv").read_bytes() == (stamped[0] / "ignored.csv").read_bytes()
 

@@ -129,6 +129,7 @@ class StoredTable:
     expiration_ms: int | None = None
     clustering: list[str] | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    time_partitioning: dict[str, Any] | None = None
 
     def resource(self) -> dict[str, Any]:
         resource: dict[str, Any] = {
@@ -152,6 +153,8 @@ class StoredTable:
             resource["expirationTime"] = str(self.expiration_ms)
         if self.clustering:
             resource["clustering"] = {"fields": list(self.clustering)}
+        if self.time_partitioning:
+            resource["timePartitioning"] = dict(self.time_partitioning)
         if self.labels:
             resource["labels"] = dict(self.labels)
         return resource
@@ -369,8 +372,15 @@ class FakeBigQuery:
                         f"Query exceeded limit for bytes billed: {int(cap)}. "
                         f"{billed} or higher required.",
                     )
+                dml = _dml_target(config["query"], project)
                 result = self.run_sql(config["query"], params, project)
                 stats |= {"totalBytesBilled": str(billed), "cacheHit": False}
+                if dml is not None:  # DELETE/UPDATE/INSERT: DuckDB answers the row count
+                    kind, key = dml
+                    affected = int(result.column(0)[0].as_py()) if result.num_rows else 0
+                    stats |= {"statementType": kind, "numDmlAffectedRows": str(affected)}
+                    self._refresh(key)
+                    result = None
                 destination = config.get("destinationTable")
                 if destination:
                     self.write_table(
@@ -389,6 +399,8 @@ class FakeBigQuery:
         job = self._job(project, ref, configuration, status, stats)
         if not dry:
             self.jobs[ref["jobId"]] = job
+            if ref["jobId"] in self._results and self._results[ref["jobId"]] is None:
+                del self._results[ref["jobId"]]
         return 200, job, {}
 
     # ---- uploads (load jobs) ----------------------------------------------------------
@@ -454,6 +466,9 @@ class FakeBigQuery:
                 load.get("writeDisposition", "WRITE_APPEND"),
                 clustering=(load.get("clustering") or {}).get("fields"),
                 size=len(data),
+                declared=(load.get("schema") or {}).get("fields"),
+                time_partitioning=load.get("timePartitioning"),
+                update_options=load.get("schemaUpdateOptions") or [],
             )
             stats |= {"outputRows": str(table.num_rows)}
         except JobFailed as failed:
@@ -565,17 +580,61 @@ class FakeBigQuery:
         *,
         clustering: list[str] | None = None,
         size: int | None = None,
+        declared: list[dict[str, Any]] | None = None,
+        time_partitioning: dict[str, Any] | None = None,
+        update_options: Sequence[str] = (),
     ) -> None:
-        """Store ``table`` (Arrow) as ``destination`` per the write disposition."""
+        """Store ``table`` (Arrow) as ``destination`` per the write disposition.
+
+        A load job's ``declared`` schema must name the file's columns; appending
+        columns the table lacks needs ``ALLOW_FIELD_ADDITION`` (as BigQuery); the
+        partitioning of an existing table cannot change.
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         key = (destination["projectId"], destination["datasetId"], destination["tableId"])
         existing = self.tables.get(key)
+        if declared is not None and [f["name"] for f in declared] != table.column_names:
+            raise JobFailed(
+                "invalid",
+                f"Provided Schema does not match the file: {[f['name'] for f in declared]} "
+                f"vs {table.column_names}",
+            )
+        if existing is not None and disposition == "WRITE_APPEND":
+            known = {f["name"] for f in existing.schema}
+            added = [n for n in table.column_names if n not in known]
+            if added and "ALLOW_FIELD_ADDITION" not in update_options:
+                raise JobFailed(
+                    "invalid",
+                    f"Provided Schema does not match Table {key[1]}.{key[2]}. "
+                    f"Cannot add fields (field: {added[0]})",
+                )
+            if (
+                time_partitioning
+                and existing.time_partitioning
+                and time_partitioning != existing.time_partitioning
+            ):
+                raise JobFailed(
+                    "invalid", f"Incompatible table partitioning specification for {key[2]}"
+                )
         if existing is not None and disposition == "WRITE_EMPTY" and existing.num_rows:
             raise JobFailed("duplicate", f"Already Exists: Table {key[0]}:{key[1]}.{key[2]}", 409)
+        # BigQuery has one STRING / BYTES type: a Parquet file's large_string is the same.
+        table = table.cast(
+            pa.schema(
+                [
+                    f.with_type(pa.string())
+                    if pa.types.is_large_string(f.type)
+                    else f.with_type(pa.binary())
+                    if pa.types.is_large_binary(f.type)
+                    else f
+                    for f in table.schema
+                ]
+            )
+        )
         if existing is not None and disposition == "WRITE_APPEND":
-            table = pa.concat_tables([self.read_table(*key), table], promote_options="default")
+            table = pa.concat_tables([self.read_table(*key), table], promote_options="permissive")
         name = f"{self._schema(key[0], key[1])}.{_quote(key[2])}"
         con = self.connection()
         con.register("_fake_bq_incoming", table)
@@ -589,18 +648,34 @@ class FakeBigQuery:
             buffer = io.BytesIO()
             pq.write_table(table, buffer)
             size = buffer.tell()
+        schema = bq_schema(table.schema)
+        if declared is not None:  # the declared types win (BigQuery converts the file's)
+            types = {f["name"]: f for f in declared}
+            previous = {f["name"]: f for f in existing.schema} if existing else {}
+            schema = [
+                {**field, **previous.get(field["name"], {}), **types.get(field["name"], {})}
+                for field in schema
+            ]
         stored = StoredTable(
             *key,
             bytes=size,
             num_rows=table.num_rows,
-            schema=bq_schema(table.schema),
+            schema=schema,
             created_ms=_now_ms(),
             clustering=clustering or (existing.clustering if existing else None),
+            time_partitioning=time_partitioning
+            or (existing.time_partitioning if existing else None),
         )
         if existing is not None:  # a truncate keeps the table's own metadata
             stored.expiration_ms, stored.labels = existing.expiration_ms, existing.labels
             stored.created_ms = existing.created_ms
         self.tables[key] = stored
+
+    def _refresh(self, key: tuple[str, str, str]) -> None:
+        """Recount a table's rows after DML."""
+        stored = self.tables.get(key)
+        if stored is not None:
+            stored.num_rows = self.read_table(*key).num_rows
 
     def read_table(self, project: str, dataset: str, table: str, where: str = "") -> Any:
         """A stored table as Arrow, optionally filtered by BigQuery-dialect ``where``."""
@@ -706,6 +781,21 @@ class FakeBigQuery:
         if not body["rows"]:
             del body["rows"]
         return body
+
+
+def _dml_target(sql: str, project: str) -> tuple[str, tuple[str, str, str]] | None:
+    """``(statement type, table key)`` of a DML statement; None for a query."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(sql, read="bigquery")
+    kinds = {exp.Delete: "DELETE", exp.Update: "UPDATE", exp.Insert: "INSERT"}
+    kind = next((name for cls, name in kinds.items() if isinstance(tree, cls)), None)
+    if kind is None:
+        return None
+    table = tree.find(exp.Table)
+    assert table is not None
+    return kind, (table.catalog or project, table.db, table.name)
 
 
 def _now_ms() -> int:

@@ -28,7 +28,13 @@ from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 from common.adapters._arrow import utc_microseconds
 from common.adapters.gcp._errors import error_reason, is_transient
 from common.errors import DataError, TransientError
-from common.ports.warehouse import SHARD_COLUMN, JobOptions, ScanEstimate, StagedScan
+from common.ports.warehouse import (
+    SHARD_COLUMN,
+    JobOptions,
+    ResultsTable,
+    ScanEstimate,
+    StagedScan,
+)
 from common.sql import LEAD_KEYS, check_parameters, scan_sql
 
 if TYPE_CHECKING:  # the Storage Read client is imported where a shard is read
@@ -489,6 +495,99 @@ class BigQueryWarehouse:
         except Exception as err:
             _reraise(err, where, job)
         return ScanEstimate(bytes=int(dry.total_bytes_processed or 0))
+
+    # ---- results tables --------------------------------------------------------------
+    def _results_ref(self, table: ResultsTable) -> bigquery.TableReference:
+        return bigquery.DatasetReference(self.project, table.dataset).table(table.name)
+
+    def has_table(self, table: ResultsTable) -> bool:
+        """Whether the results table exists (``tables.get``)."""
+        try:
+            self.client.get_table(self._results_ref(table), retry=self._retry)  # type: ignore[arg-type]
+        except gexc.NotFound:
+            return False
+        except Exception as err:
+            _reraise(err, f"bigquery {table.dataset}.{table.name}", None)
+        return True
+
+    def load_results(
+        self, table: ResultsTable, rows: pa.Table, *, run_id: str, job: JobOptions | None = None
+    ) -> int:
+        """Delete the run's rows, then append ``rows`` with a Parquet load job (see the port).
+
+        Why this is idempotent: every row carries its ``run_id``; the DELETE
+        removes whatever an earlier delivery of this run's report loaded (all of
+        it: a load job is atomic), and the append adds the run's rows once. A
+        crash between the two leaves the run absent, and the redelivery (the
+        report's claim is not marked done) does both again. A partition
+        decorator with WRITE_TRUNCATE would not do: several runs share a day.
+        Not streaming inserts: rows in the streaming buffer cannot be deleted.
+        """
+        ref = self._results_ref(table)
+        where = f"bigquery {table.dataset}.{table.name}"
+        if table.schema and [name for name, _ in table.schema] != rows.column_names:
+            raise DataError(
+                "the rows' columns differ from the declared schema",
+                where=where,
+                expected=", ".join(name for name, _ in table.schema),
+                found=", ".join(rows.column_names),
+            )
+        try:
+            if self.has_table(table):
+                run_date = _run_date(rows)
+                sql = (
+                    f"DELETE FROM `{ref.project}.{ref.dataset_id}.{ref.table_id}` "  # noqa: S608 - identifiers only
+                    "WHERE run_id = @run_id"
+                    + (f" AND {table.partition_field} = @run_date" if run_date else "")
+                )
+                params: dict[str, Any] = {"run_id": run_id}
+                if run_date:
+                    params["run_date"] = run_date
+                delete = self.client.query(
+                    sql,
+                    job_config=build_job_config(params, job),
+                    location=self.location,
+                    retry=self._retry,  # type: ignore[arg-type]
+                    job_retry=self._job_retry,
+                )
+                delete.result(retry=self._retry, timeout=self._timeout)
+            buffer = io.BytesIO()
+            pq.write_table(rows, buffer, compression="zstd")
+            size = buffer.tell()
+            buffer.seek(0)
+            config = bigquery.LoadJobConfig(
+                source_format=bigquery.SourceFormat.PARQUET,
+                write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+                create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
+                schema=[bigquery.SchemaField(name, kind) for name, kind in table.schema] or None,
+                time_partitioning=bigquery.TimePartitioning(
+                    type_=bigquery.TimePartitioningType.DAY, field=table.partition_field
+                ),
+                clustering_fields=list(table.clustering) or None,
+                # A recipe that grows adds columns; the rows already there read them as NULL.
+                schema_update_options=[bigquery.SchemaUpdateOption.ALLOW_FIELD_ADDITION],
+                labels=dict(job.labels) if job else None,
+            )
+            load = self.client.load_table_from_file(
+                buffer,
+                ref,
+                size=size,
+                job_id_prefix="lr_results_",
+                location=self.location,
+                job_config=config,
+            )
+            load.result(retry=self._retry, timeout=self._timeout)
+        except Exception as err:
+            _reraise(err, where, job)
+        return rows.num_rows
+
+
+def _run_date(rows: pa.Table) -> dt.date | None:
+    """The run's date (every row has the same), to prune the DELETE to one partition."""
+    if "run_date" not in rows.column_names or rows.num_rows == 0:
+        return None
+    value = rows.column("run_date")[0].as_py()
+    return value if isinstance(value, dt.date) else None
 
 
 def _reraise(

@@ -8,6 +8,9 @@ folder per shard under ``staging_dir/<run_id>/``, which `read_staged` reads.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
 import shutil
 import threading
 import uuid
@@ -23,7 +26,13 @@ from sqlglot import exp
 
 from common.adapters._arrow import utc_microseconds
 from common.errors import DataError
-from common.ports.warehouse import SHARD_COLUMN, JobOptions, ScanEstimate, StagedScan
+from common.ports.warehouse import (
+    SHARD_COLUMN,
+    JobOptions,
+    ResultsTable,
+    ScanEstimate,
+    StagedScan,
+)
 from common.sql import LEAD_KEYS, check_parameters, scan_sql
 
 RUN_LEADS = "_lr_run_leads"
@@ -56,8 +65,26 @@ def _literal(value: str) -> str:
     return exp.Literal.string(value).sql("duckdb")
 
 
+def _run_file(run_id: str) -> str:
+    """A file name for ``run_id``'s rows of a results table (safe, distinct per run id)."""
+    if not run_id:
+        raise DataError("not a run id", where="duckdb results", found=run_id)
+    digest = hashlib.sha256(run_id.encode()).hexdigest()[:10]
+    return f"{re.sub(r'[^A-Za-z0-9_-]', '_', run_id)[:150]}_{digest}.parquet"
+
+
+def _view_sql(schema: str, table: str, source: str) -> str:
+    # DuckDB cannot bind a parameter in a view's definition; identifiers and the
+    # path are quoted by sqlglot.
+    name = exp.table_(table, db=schema, quoted=True).sql("duckdb")
+    return f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {source}"  # noqa: S608
+
+
 class DuckDBWarehouse:
     """Every ``<dataset>/<table>.parquet`` under ``root`` is the table ``dataset.table``.
+
+    So is every folder ``<dataset>/<table>/`` of Parquet files (one per run: the
+    results tables `load_results` writes), read as one table by column name.
 
     Args:
         root: The warehouse folder.
@@ -88,12 +115,46 @@ class DuckDBWarehouse:
             # table loaded into memory cost ~0.5 GB), and each query reads only the
             # columns it needs. DuckDB cannot bind a parameter in a view's
             # definition; identifiers and the path are quoted by sqlglot.
-            name = exp.table_(table, db=schema, quoted=True).sql("duckdb")
-            con.execute(
-                f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet("  # noqa: S608
-                f"{_literal(str(path))})"
-            )
+            con.execute(_view_sql(schema, table, f"read_parquet({_literal(str(path))})"))
+        for folder in sorted({p.parent for p in self.root.glob("*/*/*.parquet")}):
+            if folder.parent.name.startswith(".") or folder.name.startswith("."):
+                continue  # the staging folder, or a results file being written
+            self._results_view(con, folder.parent.name, folder.name)
         return con
+
+    def _results_view(self, con: duckdb.DuckDBPyConnection, dataset: str, table: str) -> None:
+        folder = self.root / dataset / table
+        con.execute(
+            exp.Create(this=exp.to_identifier(dataset), kind="SCHEMA", exists=True).sql("duckdb")
+        )
+        # union_by_name: a run written before a recipe added a column reads it as NULL.
+        source = f"read_parquet({_literal(str(folder / '*.parquet'))}, union_by_name = true)"
+        con.execute(_view_sql(dataset, table, source))
+
+    # ---- results tables -------------------------------------------------------------
+    def load_results(
+        self, table: ResultsTable, rows: pa.Table, *, run_id: str, job: JobOptions | None = None
+    ) -> int:
+        """Write ``<root>/<dataset>/<table>/<run>.parquet``, replacing the run's file whole."""
+        folder = self.root / table.dataset / table.name
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / _run_file(run_id)
+        partial = folder / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            pq.write_table(rows, partial, compression="zstd")
+            # One file per run, swapped in whole: loading the run again replaces its
+            # rows, and a reader sees the old file or the new one, never half.
+            os.replace(partial, final)
+        finally:
+            partial.unlink(missing_ok=True)
+        with self._lock:
+            if self._con is not None:
+                self._results_view(self._con, table.dataset, table.name)
+        return rows.num_rows
+
+    def has_table(self, table: ResultsTable) -> bool:
+        """Whether any run's rows were written to ``table``."""
+        return any((self.root / table.dataset / table.name).glob("*.parquet"))
 
     def _bind(self, sql: str, params: Mapping[str, Any], *, where: str) -> dict[str, Any]:
         used = check_parameters(sql, set(params), where=where)
