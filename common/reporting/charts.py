@@ -15,9 +15,10 @@ Every label is escaped; the output depends only on the data.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
@@ -238,5 +239,67 @@ def render_svg(spec: ChartSpec, bars: list[Bar]) -> str:
             f'<text class="count" x="{label_w + length + 6}" y="{y + 15}">'
             f"{bar.count} · {share}</text></g>"
         )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+TREND_SERIES = ("stalled", "called", "reached", "recovered")
+"""The recovery KPIs drawn across runs (`common/results/views/recovery_kpis.sql`)."""
+_TREND_CLASSES = {"stalled": "s0", "called": "s1", "reached": "s2", "recovered": "s3"}
+
+
+def render_trend_svg(points: Sequence[Mapping[str, Any]]) -> str:
+    """The recovery KPIs of the recipe's runs (oldest first) as an inline SVG line chart.
+
+    Args:
+        points: One mapping per run with ``run_id``, ``run_started_at`` and the
+            `TREND_SERIES` counts (a ``recovery_rate`` is shown in each run's tooltip).
+    """
+    width, height, left, right, top, bottom = 640, 220, 44, 110, 12, 28
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = max((int(p.get(s) or 0) for p in points for s in TREND_SERIES), default=0) or 1
+    step = plot_w / max(len(points) - 1, 1)
+
+    def xy(i: int, value: Any) -> tuple[float, float]:
+        x = left + (i * step if len(points) > 1 else plot_w / 2)
+        return round(x, 1), round(top + plot_h - plot_h * int(value or 0) / peak, 1)
+
+    parts = [
+        f'<svg class="chart trend" role="img" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
+        "<title>Recovery across runs</title>",
+        f'<line class="axis" x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" '
+        f'y2="{top + plot_h}"/>',
+        f'<text class="count" x="{left - 6}" y="{top + 10}" text-anchor="end">{peak}</text>',
+        f'<text class="count" x="{left - 6}" y="{top + plot_h}" text-anchor="end">0</text>',
+    ]
+    for n, series in enumerate(TREND_SERIES):
+        css = _TREND_CLASSES[series]
+        coords = [xy(i, p.get(series)) for i, p in enumerate(points)]
+        path = " ".join(f"{x},{y}" for x, y in coords)
+        parts.append(f'<g class="series {css}" data-series="{series}">')
+        parts.append(f'<polyline points="{path}"/>')
+        for (x, y), point in zip(coords, points, strict=True):
+            rate = point.get("recovery_rate")
+            tip = f"{point.get('run_id')}: {series} {int(point.get(series) or 0)}" + (
+                f", recovery rate {100 * float(rate):.1f}%" if rate is not None else ""
+            )
+            parts.append(f'<circle cx="{x}" cy="{y}" r="3"><title>{escape(tip)}</title></circle>')
+        legend_y = top + 14 + n * 18
+        parts.append(
+            f'<text class="legend" x="{left + plot_w + 12}" y="{legend_y}">{escape(series)}</text>'
+        )
+        parts.append("</g>")
+    if points:
+        first, last = points[0], points[-1]
+        for i, point, anchor in ((0, first, "start"), (len(points) - 1, last, "end")):
+            if i == 0 and len(points) == 1:
+                anchor = "middle"
+            x, _ = xy(i, 0)
+            label = _short(str(point.get("run_started_at") or point.get("run_id"))[:16], 20)
+            parts.append(
+                f'<text class="count" x="{x}" y="{height - 8}" text-anchor="{anchor}">'
+                f"{escape(label)}</text>"
+            )
     parts.append("</svg>")
     return "".join(parts)

@@ -77,6 +77,9 @@ svg.chart text{font:12px system-ui,sans-serif;fill:var(--ink)}
 svg.chart text.count{fill:var(--muted)}
 svg.chart rect{fill:var(--bar)}
 svg.chart .filterable{cursor:pointer}
+svg.trend polyline{fill:none;stroke-width:2}svg.trend .axis{stroke:var(--line)}
+svg.trend .s0{stroke:#8a94a6;fill:#8a94a6}svg.trend .s1{stroke:#2f6fde;fill:#2f6fde}
+svg.trend .s2{stroke:#d98b1e;fill:#d98b1e}svg.trend .s3{stroke:#1f9d55;fill:#1f9d55}
 svg.chart .filterable:hover rect,svg.chart .filterable:focus rect{fill:var(--accent)}
 .tools{position:sticky;top:0;z-index:2;background:#fff;padding:10px 0;border-bottom:1px solid var(--line);display:flex;flex-wrap:wrap;gap:8px;align-items:center}
 .tools input[type=search]{font:inherit;padding:6px 10px;border:1px solid #b8c2cc;border-radius:6px;min-width:280px}
@@ -344,6 +347,26 @@ def _summary(run: Mapping[str, Any], analysis: pl.DataFrame, ignored: pl.DataFra
     return "".join(parts)
 
 
+def _trend(run: Mapping[str, Any]) -> str:
+    """The recipe's recovery KPIs across runs (``run["recovery_trend"]``, from the results tables)."""
+    points = run.get("recovery_trend") or []
+    if not points:
+        return ""
+    from common.reporting.charts import render_trend_svg
+
+    last = points[-1]
+    rate = last.get("recovery_rate")
+    caption = (
+        f"{len(points)} run(s); this run: {int(last.get('recovered') or 0)} recovered of "
+        f"{int(last.get('leads') or 0)} leads"
+        + (f" ({100 * float(rate):.1f}%)" if rate is not None else "")
+    )
+    return (
+        '<h2>Recovery across runs</h2><figure class="chart-card">'
+        f"{render_trend_svg(points)}<figcaption>{escape(caption)}</figcaption></figure>"
+    )
+
+
 def _charts(charts: Sequence[ChartSpec], analysis: pl.DataFrame) -> str:
     if not charts or analysis.height == 0:
         return ""
@@ -511,6 +534,7 @@ def render_report(
         f"Generated {escape(generated_at.isoformat(timespec='seconds'))}</p></header>\n"
         f"<main><h2>Run summary</h2>{_summary(run, analysis, ignored)}"
         f'<p class="links">{link_html}</p>'
+        f"{_trend(run)}"
         f"{_charts(charts, analysis)}"
         f"<h2>Leads</h2>{_table(analysis, shown_rows, filters, order, full_csv)}</main>\n"
         f"<script>{_SCRIPT}</script></body></html>\n"

@@ -271,3 +271,31 @@ def test_sink_writes_the_run_page_and_links_its_csvs(tmp_path: Path, demo: Recip
     moved = relocate_links(stamped.read_bytes(), folder).decode()
     assert f'href="{folder}/demo_analysis.csv"' in moved and f'href="{folder}/ignored.csv"' in moved
     assert record["charts"] == ["conversation_state"]
+
+
+def test_recovery_trend_across_runs_is_drawn(demo: Recipe) -> None:
+    trend = [
+        {
+            "run_id": f"demo-<run>{i}",
+            "run_started_at": datetime(2026, 11, 20 + i, 18, tzinfo=UTC),
+            "leads": 300,
+            "stalled": 285 - 10 * i,
+            "called": 40 * i,
+            "reached": 25 * i,
+            "recovered": 10 * i,
+            "recovery_rate": 10 * i / 300,
+        }
+        for i in range(3)
+    ]
+    page = _render(demo, _frame(), recovery_trend=trend)
+    assert "<h2>Recovery across runs</h2>" in page
+    svg = re.search(r'<svg class="chart trend".*?</svg>', page, re.S)
+    assert svg is not None
+    lines = re.findall(r'data-series="(\w+)"><polyline points="([^"]+)"', svg.group(0))
+    assert [name for name, _ in lines] == ["stalled", "called", "reached", "recovered"]
+    assert all(len(points.split()) == 3 for _, points in lines)  # one point per run
+    # The highest count is at the top of the plot, the run's own figures in the caption.
+    assert "recovered 20, recovery rate 6.7%" in svg.group(0)
+    assert "demo-&lt;run&gt;2" in svg.group(0) and "<run>" not in svg.group(0)
+    assert "3 run(s); this run: 20 recovered of 300 leads (6.7%)" in page
+    assert "Recovery across runs" not in _render(demo, _frame())  # no results rows yet
