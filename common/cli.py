@@ -35,8 +35,54 @@ def _settings(backend: str | None = None, recipes_dir: Path | None = None):  # n
     return Settings(**overrides)
 
 
+# How long `runs list/show` wait for the state store before saying it is unreachable
+# (the Firestore client otherwise retries for minutes, printing nothing).
+BACKEND_TIMEOUT_S = float(os.environ.get("LR_CLI_BACKEND_TIMEOUT", "8"))
+
+NO_CREDENTIALS = (
+    "no Google credentials for the gcp backend: run `gcloud auth application-default "
+    "login`, set GOOGLE_APPLICATION_CREDENTIALS, or point FIRESTORE_EMULATOR_HOST (and "
+    "STORAGE_EMULATOR_HOST) at the emulators"
+)
+
+
+def _within(seconds: float, what: str, call: Callable[[], Any]) -> Any:
+    """``call()``, or a one-line error if the backend has not answered within ``seconds``."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = err
+
+    # A daemon thread: a call stuck in the client's retries does not hold the exit.
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        host = os.environ.get("FIRESTORE_EMULATOR_HOST")
+        raise LeadRecoveryError(
+            f"{what}: no answer within {seconds:g} s"
+            + (f" from the Firestore emulator at {host}" if host else "")
+            + "; is the backend reachable? (LR_CLI_BACKEND_TIMEOUT sets the wait)",
+            where="backend",
+        )
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def _credentials_error(err: BaseException) -> bool:
+    """google.auth's DefaultCredentialsError, without importing google.auth here."""
+    kind = type(err)
+    return kind.__name__ == "DefaultCredentialsError" and kind.__module__.startswith("google")
+
+
 def _friendly(fn: F) -> F:
-    """Turn our errors into one line on stderr and a non-zero exit code."""
+    """Turn our errors (and missing Google credentials) into one line on stderr."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -50,6 +96,11 @@ def _friendly(fn: F) -> F:
                 else EXIT_FAILED
             )
             sys.exit(code)
+        except Exception as err:
+            if not _credentials_error(err):
+                raise
+            click.secho(f"error: {NO_CREDENTIALS}", fg="red", err=True)
+            sys.exit(EXIT_FAILED)
 
     return wrapper  # type: ignore[return-value]
 
@@ -231,6 +282,8 @@ def run(
     for name, url in summary.outputs.items():
         click.echo(f"{name:<10} {url}")
     if summary.status != "succeeded":
+        if summary.first_failure:
+            click.secho(f"first failure: {summary.first_failure}", fg="red", err=True)
         click.secho(
             f"run did not succeed: {json.dumps(summary.failures, default=str)}", fg="red", err=True
         )
@@ -450,8 +503,13 @@ def runs_list(backend: str | None, recipe: str | None, limit: int) -> None:
     """Newest runs first: id, status, leads, rows, ignored, failed shards."""
     from common.backends import build_backends
 
-    state = build_backends(_settings(backend)).state
-    for run in state.list_runs(recipe, limit):
+    settings = _settings(backend)
+    runs_found = _within(
+        BACKEND_TIMEOUT_S,
+        f"listing runs ({settings.backend} backend)",
+        lambda: list(build_backends(settings).state.list_runs(recipe, limit)),
+    )
+    for run in runs_found:
         failed = len(run.get("failed_shards") or [])
         click.echo(
             f"{run.get('run_id', '?'):<48} {run.get('status', '?'):<10} "
@@ -468,15 +526,24 @@ def runs_show(run_id: str, backend: str | None) -> None:
     """The run document and every step's status, as YAML."""
     from common.backends import build_backends
 
-    state = build_backends(_settings(backend)).state
-    run = state.get_run(run_id)
+    settings = _settings(backend)
+
+    def read() -> tuple[dict[str, Any] | None, Any]:
+        state = build_backends(settings).state
+        found = state.get_run(run_id)
+        return found, (state.list_steps(run_id) if found is not None else None)
+
+    run, steps = _within(BACKEND_TIMEOUT_S, f"reading run {run_id}", read)
     if run is None:
         raise LeadRecoveryError("no such run", where=run_id)
-    run["steps"] = state.list_steps(run_id)
-    if "failures" not in run:  # not reported yet: the failures are on the step marks
-        from common.steps.failures import failure_records
+    from common.steps.failures import failure_records, first_shard_failure
 
+    run["steps"] = steps
+    if "failures" not in run:  # not reported yet: the failures are on the step marks
         run["failures"] = failure_records(run_id, run["steps"])
+    first = first_shard_failure(run["steps"])
+    if first:  # the real cause first: later run-level errors are often its consequence
+        run = {"first_failure": first, **run}
     click.echo(yaml.safe_dump(run, sort_keys=False, allow_unicode=True))
     from common.observability.metrics import format_metrics, run_metrics
 
