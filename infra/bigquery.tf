@@ -3,6 +3,7 @@
 # clustered by shard). The report step drops a run's tables; the default
 # expiration removes those of runs that never reached it.
 resource "google_bigquery_dataset" "staging" {
+  # checkov:skip=CKV_GCP_81: transient tables (expire in days) of data already in the project; Google-managed encryption as for the source tables
   project     = var.project_id
   dataset_id  = var.bigquery_staging_dataset
   location    = var.bigquery_location # the scan writes here: same location as the messages

@@ -255,7 +255,20 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
             {latest.ANALYSIS: analysis_csv, latest.IGNORED: ignored_csv},
         )
         state.update_run(message.run_id, summary)
-        log.info("report written to %s", outputs["analysis"])
+        # One structured line per finished run: the alert policies and the LLM
+        # cost metric of infra/monitoring.tf read event, run_status, llm_cost_usd.
+        log.info(
+            "run finished %s; report written to %s",
+            summary["status"],
+            outputs["analysis"],
+            extra={
+                "fields": {
+                    "event": "run_finished",
+                    "run_status": summary["status"],
+                    "llm_cost_usd": (summary["metrics"].get("cost") or {}).get("usd") or 0.0,
+                }
+            },
+        )
         return {"rows": kept.height, "ignored": ignored.height, "outputs": outputs}
 
     result = run_once(ctx, StepKey(message.run_id, STEP), work, recipe=message.recipe)
