@@ -29,6 +29,12 @@ def _copy(tmp_path: Path) -> Path:
     return root
 
 
+def _new_problems(root: Path, schema: dict) -> list[str]:
+    """The problems of the mutated copy that infra/ itself does not have."""
+    baseline = set(schema_violations(INFRA, schema))
+    return [p for p in schema_violations(root, schema) if p not in baseline]
+
+
 def _mutate(root: Path, file: str, old: str, new: str) -> None:
     path = root / file
     text = path.read_text()
@@ -56,7 +62,7 @@ def test_every_block_of_infra_matches_the_provider_schema(schema: dict) -> None:
 def test_a_misspelt_argument_fails(schema: dict, tmp_path: Path) -> None:
     root = _copy(tmp_path)
     _mutate(root, "pubsub.tf", "  ack_deadline_seconds       = 600", "  ack_deadline_secs = 600")
-    problems = schema_violations(root, schema)
+    problems = _new_problems(root, schema)
     assert len(problems) == 1, problems
     assert "google_pubsub_subscription.push" in problems[0]
     assert "`ack_deadline_secs`: no such argument" in problems[0]
@@ -79,7 +85,7 @@ def test_a_block_at_the_wrong_level_fails(schema: dict, tmp_path: Path) -> None:
         "    attributes = {\n",
         "    dead_letter_policy {\n      max_delivery_attempts = 5\n    }\n\n    attributes = {\n",
     )
-    problems = schema_violations(root, schema)
+    problems = _new_problems(root, schema)
     assert len(problems) == 2, problems
     assert any("push: block `oidc_token`: no such block" in p for p in problems)
     assert any("push.push_config: block `dead_letter_policy`: no such block" in p for p in problems)
@@ -88,7 +94,7 @@ def test_a_block_at_the_wrong_level_fails(schema: dict, tmp_path: Path) -> None:
 def test_an_unknown_resource_type_fails(schema: dict, tmp_path: Path) -> None:
     root = _copy(tmp_path)
     (root / "extra.tf").write_text('resource "google_pubsub_topik" "t" {\n  name = "t"\n}\n')
-    problems = schema_violations(root, schema)
+    problems = _new_problems(root, schema)
     assert problems == [
         f"extra.tf: resource google_pubsub_topik.t: {schema['source']} "
         f"(google {schema['version']}) has no resource type `google_pubsub_topik`"
