@@ -18,7 +18,7 @@ from common.errors import TerminalError
 from common.messages import RunOptions, RunRequest
 from common.steps.context import StepContext
 from common.steps.dispatch import deliver, step_for_topic
-from common.steps.failures import failure_records
+from common.steps.failures import failure_records, first_shard_failure
 
 MAX_ATTEMPTS = 5
 """Deliveries of one message (Pub/Sub: the dead-letter limit). A step failing on the last
@@ -42,6 +42,8 @@ class RunSummary:
     status: str = "unknown"
     failures: dict[str, Any] = field(default_factory=dict)
     llm: dict[str, Any] = field(default_factory=dict)
+    first_failure: str | None = None
+    """The first shard failure (`failures.first_shard_failure`), the run's real cause."""
 
 
 def new_run_id(recipe: str, now: datetime) -> str:
@@ -127,6 +129,15 @@ def run_recipe(
 
             poll_batches(ctx, run_id=run_id)
             bus.drain(dispatch, workers=ctx.settings.local_workers)
+    except TerminalError as err:
+        # A run-level step failing after shards failed is usually their consequence
+        # (no rows, no columns): lead with the first shard failure, the real cause.
+        first = first_shard_failure(ctx.backends.state.list_steps(run_id))
+        if first is None or first.split(": ", 1)[-1] in str(err):
+            raise  # no shard failed, or the error already names the first one
+        raise TerminalError(
+            f"{first} (then {err})", where=f"run {run_id}", first_failure=first
+        ) from err
     finally:
         for bar in bars.values():
             bar.close()
@@ -218,4 +229,5 @@ def summarize_run(ctx: StepContext, run_id: str, *, seconds: float | None = None
         status=run.get("status", "unknown"),
         failures=failure_records(run_id, steps),
         llm=dict(run.get("llm", {})),
+        first_failure=first_shard_failure(steps),
     )

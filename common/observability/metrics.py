@@ -177,7 +177,8 @@ def run_metrics(
 
     Returns:
         A JSON-able dict: ``tokens``, ``cost``, ``llm``, ``latency``, ``retries``,
-        ``ignored``, ``stages``, ``wall_seconds`` (see docs/evals.md).
+        ``ignored``, ``stages``, ``wall_seconds`` (see docs/evals.md), and
+        ``messages_dropped`` (messages fetch-conversations dropped, by reason).
     """
     marks = list(steps)
     llm_results = [
@@ -242,7 +243,14 @@ def run_metrics(
     if other > 0:
         by_reason["other"] = other
 
+    dropped: dict[str, int] = {}
+    for mark in marks:
+        if mark.get("step") == "fetch_conversations":
+            for reason, count in ((mark.get("result") or {}).get("dropped") or {}).items():
+                dropped[reason] = dropped.get(reason, 0) + int(_num(count))
+
     return {
+        "messages_dropped": {"total": sum(dropped.values()), "by_reason": dropped},
         "tokens": {
             "input": input_tokens,
             "output": output_tokens,

@@ -9,12 +9,15 @@ loop: work is expressed as frame operations.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, NamedTuple
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict
+
+from common.errors import DataError
 
 # polars 2 runs every collect on its streaming engine by default, which costs about
 # 1 ms of set-up per collect; a shard's processors collect ~40 times. Measured on
@@ -35,6 +38,84 @@ MESSAGE_SCHEMA: dict[str, pl.DataType] = {
 """Columns every conversations query must return (``sender`` is user | bot | agent)."""
 
 SENDERS = ("user", "bot", "agent")
+
+UNDATED = "sent_at is NULL"
+"""Why `conform_messages` drops a message (the key of its ``dropped`` counts)."""
+
+
+def conform_messages(
+    frame: pl.DataFrame,
+    *,
+    where: str,
+    sender_map: Mapping[str, str] | None = None,
+    sent_at_timezone: str | None = None,
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Hold warehouse rows to the conversations contract (README), vectorised.
+
+    ``sent_at`` must be a timestamp with a time zone (converted to UTC); a zone-less
+    one is read in ``sent_at_timezone`` or refused. Undated rows are dropped and
+    counted. ``sender`` is lowercased and trimmed, mapped by ``sender_map``, and
+    must then be one of `SENDERS`.
+
+    Args:
+        frame: The rows, with at least the `MESSAGE_SCHEMA` columns.
+        where: The query's file, for errors.
+        sender_map: The recipe's ``sender_map`` (lowercased keys).
+        sent_at_timezone: The recipe's zone for zone-less timestamps.
+
+    Returns:
+        The frame in `MESSAGE_SCHEMA` and ``{reason: rows dropped}``.
+
+    Raises:
+        DataError: ``sent_at`` is not a timestamp, or is zone-less without a stated
+            zone; or senders outside the contract (each value with its count).
+    """
+    sent_at = frame.schema["sent_at"]
+    if not isinstance(sent_at, pl.Datetime):
+        raise DataError(
+            f"`sent_at` is {sent_at}, not a timestamp",
+            where=where,
+            expected="a TIMESTAMP column (e.g. PARSE_TIMESTAMP('%Y-%m-%dT%H:%M:%E*S%Ez', sent_at))",
+        )
+    if sent_at.time_zone is None:
+        if sent_at_timezone is None:
+            raise DataError(
+                "`sent_at` has no time zone (a DATETIME?): its wall-clock times would be read as "
+                "UTC",
+                where=where,
+                expected="a TIMESTAMP (e.g. TIMESTAMP(sent_at, 'America/Mexico_City')), or "
+                "`sent_at_timezone` in meta.yml naming the zone of these times",
+            )
+        stamps = pl.col("sent_at").dt.replace_time_zone(
+            sent_at_timezone, ambiguous="earliest", non_existent="null"
+        )
+    else:
+        stamps = pl.col("sent_at")
+    frame = frame.with_columns(
+        stamps.dt.convert_time_zone("UTC").alias("sent_at"),
+        pl.col("sender").cast(pl.String).str.strip_chars().str.to_lowercase(),
+    )
+    undated = frame.get_column("sent_at").null_count()
+    if undated:
+        frame = frame.filter(pl.col("sent_at").is_not_null())
+    if sender_map:
+        frame = frame.with_columns(pl.col("sender").replace(dict(sender_map)))
+    unknown = (
+        frame.filter(pl.col("sender").is_null() | ~pl.col("sender").is_in(SENDERS))
+        .group_by("sender")
+        .len()
+        .sort(["len", "sender"], descending=[True, False], nulls_last=True)
+    )
+    if unknown.height:
+        counts = ", ".join(f"{s!r} x{n}" for s, n in unknown.head(10).iter_rows())
+        raise DataError(
+            f"`sender` values outside the contract: {counts}",
+            where=where,
+            expected="user, bot or agent, or `sender_map` in meta.yml (e.g. "
+            "`sender_map: {customer: user}`)",
+        )
+    conformed = frame.select([pl.col(n).cast(t) for n, t in MESSAGE_SCHEMA.items()])
+    return conformed, ({UNDATED: undated} if undated else {})
 
 
 class Column(NamedTuple):

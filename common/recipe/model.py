@@ -150,6 +150,17 @@ class RecipeMeta(_Strict):
         description="Uploaded leads, used with --skip-leads-query or without leads SQL.",
     )
     timezone: str = Field("UTC", description="IANA zone for time features and business hours.")
+    sender_map: dict[str, Literal["user", "bot", "agent"]] = Field(
+        default_factory=dict,
+        description="Warehouse `sender` values to read as `user`, `bot` or `agent` (compared "
+        "lowercased and trimmed), e.g. `{customer: user, cliente: user}`; any other value "
+        "fails the shard (README: the conversations contract).",
+    )
+    sent_at_timezone: str | None = Field(
+        None,
+        description="IANA zone in which zone-less `sent_at` values (a BigQuery DATETIME) are "
+        "wall-clock times; unset: zone-less values fail the shard.",
+    )
     shard_size: int = Field(500, ge=1, le=100_000, description="Leads per shard (per message).")
     maximum_bytes_billed: int | None = Field(
         None,
@@ -191,6 +202,13 @@ class RecipeMeta(_Strict):
     )
 
     _zone = field_validator("timezone")(classmethod(lambda cls, v: _check_zone(v)))
+
+    _sent_zone = field_validator("sent_at_timezone")(
+        classmethod(lambda cls, v: v if v is None else _check_zone(v))
+    )
+    _senders = field_validator("sender_map")(
+        classmethod(lambda cls, v: {str(k).strip().lower(): t for k, t in v.items()})
+    )
 
     @field_validator("output_columns")
     @classmethod

@@ -39,3 +39,21 @@ def failed_shards(marks: list[dict[str, Any]]) -> dict[int, str]:
         if mark.get("status") == "failed" and shard != RUN_LEVEL:
             failed[shard] = f"{mark.get('step')}: {(mark.get('error') or {}).get('message', '')}"
     return failed
+
+
+def first_shard_failure(marks: list[dict[str, Any]]) -> str | None:
+    """The run's first per-shard failure (earliest ``failed_at``), as ``shard N step: error``.
+
+    When shards fail, a later run-level error (the report finding no column to
+    write) is only a consequence: this is what a person should read first.
+    """
+    failed = [
+        m
+        for m in marks
+        if m.get("status") == "failed" and int(m.get("shard", RUN_LEVEL)) != RUN_LEVEL
+    ]
+    if not failed:
+        return None
+    first = min(failed, key=lambda m: (str(m.get("failed_at") or ""), int(m["shard"])))
+    message = (first.get("error") or {}).get("message", "")
+    return f"shard {first['shard']} {first.get('step')}: {message}"
