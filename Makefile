@@ -50,8 +50,11 @@ $(SAMPLE): | $(STAMP)
 
 sample: $(SAMPLE) ## Generate the synthetic sample data (if missing)
 
-demo: setup sample $(LOCAL_LLM) ## Run the demo recipes on the embedded local backends (no account, no key)
+# `demo` needs no model: its report comes first; llama.cpp compiles only after it.
+demo: setup sample ## Run the demo recipes on the embedded local backends (no account, no key)
 	$(BIN)/lead-recovery run --recipe demo --as-of $(DEMO_AS_OF)
+	@test -e $(LOCAL_LLM) || echo "== customer_themes and stall_reasons use the bundled offline model: building llama.cpp from source now (several minutes, first time only) =="
+	@$(MAKE) --no-print-directory $(LOCAL_LLM)
 	$(BIN)/lead-recovery run --recipe customer_themes --as-of $(DEMO_AS_OF)
 	$(BIN)/lead-recovery run --recipe stall_reasons --as-of $(DEMO_AS_OF) --limit $(DEMO_LLM_LEADS)
 
