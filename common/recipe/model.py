@@ -202,7 +202,6 @@ class RecipeMeta(_Strict):
     )
 
     _zone = field_validator("timezone")(classmethod(lambda cls, v: _check_zone(v)))
-
     _sent_zone = field_validator("sent_at_timezone")(
         classmethod(lambda cls, v: v if v is None else _check_zone(v))
     )
