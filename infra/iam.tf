@@ -152,6 +152,23 @@ resource "google_bigquery_dataset_iam_member" "staging_dropper" {
   member     = google_service_account.fn["report"].member
 }
 
+# The report loads each run's results rows (DELETE of its own run's rows, then a
+# Parquet load job): the only writer of the results dataset, dataEditor on it only.
+resource "google_bigquery_dataset_iam_member" "results_writer" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.results.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = google_service_account.fn["report"].member
+}
+
+# Those DELETE and load jobs (and the previous run's rows, read for the lead
+# history) run as jobs billed to this project.
+resource "google_project_iam_member" "results_job_user" {
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = google_service_account.fn["report"].member
+}
+
 # -- the LLM users: summarize, summarize_http, cluster ---------------------------------
 
 # Call Gemini on Vertex AI with the service account when no API key is set.

@@ -41,6 +41,7 @@ locals {
       spec.warehouse ? { LR_WAREHOUSE = "bigquery" } : {},
       spec.warehouse && var.bigquery_location != null ? { LR_BIGQUERY_LOCATION = var.bigquery_location } : {},
       lookup(local.bigquery_env, f, {}), # bigquery.tf: the staging dataset, the bytes cap
+      lookup(local.results_env, f, {}),  # results.tf: the results dataset
       spec.vertex ? {
         LR_GEMINI_LOCATION    = var.gemini_location
         LR_LLM_CACHE_TTL_DAYS = tostring(var.cache_ttl_days)

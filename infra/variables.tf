@@ -481,3 +481,14 @@ variable "rate_budget_retention_days" {
     error_message = "rate_budget_retention_days must be a whole number of days, at least 1."
   }
 }
+
+variable "results_dataset" {
+  description = "Dataset (in project_id, created here) of the results tables and KPI views (LR_RESULTS_DATASET); only the report function writes it."
+  type        = string
+  default     = "lead_recovery_results"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_]{1,1024}$", var.results_dataset))
+    error_message = "results_dataset must be a dataset id (letters, digits, underscores)."
+  }
+}
