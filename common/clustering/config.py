@@ -133,6 +133,13 @@ class ClustererConfig(_Strict):
     cluster_selection_epsilon: float = Field(
         0.0, ge=0.0, description="HDBSCAN: merge clusters closer than this."
     )
+    fit_sample: int | None = Field(
+        5_000,
+        ge=100,
+        description="Each level is fitted on a seeded sample of at most this many texts "
+        "(the floors and `min_samples` scaled to it) and every other text takes the label "
+        "of its nearest sampled neighbour; None: fit on every text (slow above ~10,000).",
+    )
 
 
 class NamingLLM(_Strict):
@@ -163,6 +170,16 @@ class NamingConfig(_Strict):
     )
 
 
+class TopicConfig(_Strict):
+    """One theme the business already tracks (guided themes)."""
+
+    name: str = Field(min_length=1, max_length=80, description="The topic's name.")
+    description: str = Field("", max_length=500, description="One line on what it covers.")
+    examples: list[str] = Field(
+        default_factory=list, max_length=50, description="Example customer messages."
+    )
+
+
 class ClusteringConfig(_Strict):
     """``clustering:`` in meta.yml."""
 
@@ -187,6 +204,22 @@ class ClusteringConfig(_Strict):
     tags: list[str] = Field(
         default_factory=list,
         description="Predefined categories; each text gets those that apply (`tags` column).",
+    )
+    topics: list[TopicConfig] = Field(
+        default_factory=list,
+        description="Guided themes: texts are assigned to these topics (over-clustering, "
+        "then each small cluster mapped to its most similar topic); the rest are discovered "
+        "as new themes.",
+    )
+    topic_clusters: int = Field(
+        150, ge=2, le=2_000, description="Small clusters the texts are split into for mapping."
+    )
+    topic_min_similarity: float = Field(
+        0.25,
+        ge=-1.0,
+        le=1.0,
+        description="A small cluster whose centroid's cosine similarity to every topic's "
+        "description and examples stays below this is not assigned to a topic.",
     )
     tag_with: Literal["embedding", "llm"] = Field(
         "embedding",

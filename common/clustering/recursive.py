@@ -12,6 +12,14 @@ depth allows; when its split finds fewer than two sub-clusters it stays a leaf
 (its texts keep the label ``root.0``). The reducer is fitted again on each
 cluster's own vectors, so the directions that separate its sub-themes are
 found. With a fixed ``random_state`` the same vectors give the same labels.
+
+Large levels are fitted on a seeded sample (``clusterer.fit_sample`` texts): the
+reducer and the clusterer see only the sample (floors scaled to it) and every
+other text takes the label of its nearest sampled neighbour in the reduced
+space. The seed of a level's sample is ``random_state`` and the level's label,
+so it does not depend on the order in which levels are fitted. BLAS and
+OpenMP run on one thread during the fit (threadpoolctl): on small shared
+machines two threads made PCA 5-20x slower.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -106,6 +115,26 @@ def min_size(config: ClusteringConfig, n: int) -> int:
     return max(config.clusterer.min_cluster_size, relative, 2)
 
 
+def sample_rows(n: int, cap: int | None, *, seed: int, label: str) -> np.ndarray | None:
+    """Sorted row positions of a seeded sample of ``cap`` among ``n`` (None: use them all)."""
+    if cap is None or n <= cap:
+        return None
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, zlib.crc32(label.encode())])
+    return np.sort(rng.choice(n, size=cap, replace=False))
+
+
+def nearest_rows(points: np.ndarray, anchors: np.ndarray, chunk: int = 4_096) -> np.ndarray:
+    """For each row of ``points``, the position of its nearest row of ``anchors`` (euclidean)."""
+    anchors = np.asarray(anchors, dtype=np.float32)
+    squared = np.einsum("ij,ij->i", anchors, anchors)
+    out = np.empty(points.shape[0], dtype=np.int64)
+    for start in range(0, points.shape[0], chunk):
+        block = np.asarray(points[start : start + chunk], dtype=np.float32)
+        # |p - a|² = |p|² - 2 p·a + |a|²; |p|² is the same for every anchor.
+        out[start : start + chunk] = np.argmin(squared - 2.0 * block @ anchors.T, axis=1)
+    return out
+
+
 def fit_hierarchy(
     vectors: np.ndarray, config: ClusteringConfig, reducer: Reducer, clusterer: Clusterer
 ) -> Hierarchy:
@@ -120,6 +149,15 @@ def fit_hierarchy(
     Returns:
         The hierarchy; nodes in natural label order.
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _fit_hierarchy(vectors, config, reducer, clusterer)
+
+
+def _fit_hierarchy(
+    vectors: np.ndarray, config: ClusteringConfig, reducer: Reducer, clusterer: Clusterer
+) -> Hierarchy:
     n = vectors.shape[0]
     leaf = [f"{ROOT}.{NOISE}"] * n
     nodes: list[ClusterNode] = []
@@ -128,11 +166,25 @@ def fit_hierarchy(
 
     def split(members: np.ndarray, label: str, depth: int) -> None:
         size = min_size(config, members.size)
+        sample = sample_rows(
+            members.size, config.clusterer.fit_sample, seed=config.random_state, label=label
+        )
         started = time.perf_counter()
-        reduced = reducer.fit_transform(vectors[members], random_state=config.random_state)
+        reduced = reducer.fit_transform(
+            vectors[members], random_state=config.random_state, fit_rows=sample
+        )
         timings["reduce_s"] += time.perf_counter() - started
         started = time.perf_counter()
-        labels = clusterer.fit_predict(reduced, min_cluster_size=size)
+        if sample is None:
+            labels = clusterer.fit_predict(reduced, min_cluster_size=size)
+        else:
+            fraction = sample.size / members.size
+            sampled = clusterer.fit_predict(
+                reduced[sample],
+                min_cluster_size=max(2, math.ceil(size * fraction)),
+                sample_fraction=fraction,
+            )
+            labels = sampled[nearest_rows(reduced, reduced[sample])]
         timings["cluster_s"] += time.perf_counter() - started
         found = [k for k in np.unique(labels) if k >= 0]
         if depth > 1 and len(found) < 2:

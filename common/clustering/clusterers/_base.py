@@ -18,8 +18,14 @@ class Clusterer(Protocol):
 
     name: str
 
-    def fit_predict(self, vectors: np.ndarray, *, min_cluster_size: int) -> np.ndarray:
-        """One integer label per row; ``-1`` for points in no cluster. Deterministic."""
+    def fit_predict(
+        self, vectors: np.ndarray, *, min_cluster_size: int, sample_fraction: float = 1.0
+    ) -> np.ndarray:
+        """One integer label per row; ``-1`` for points in no cluster. Deterministic.
+
+        ``sample_fraction``: the rows are this share of the texts being clustered (a
+        seeded sample), so density settings counted in texts are scaled down with it.
+        """
         ...
 
 

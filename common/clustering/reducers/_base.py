@@ -23,8 +23,11 @@ class Reducer(Protocol):
 
     name: str
 
-    def fit_transform(self, vectors: np.ndarray, *, random_state: int) -> np.ndarray:
-        """Fit on ``vectors`` and return their reduced rows (float32), deterministically."""
+    def fit_transform(
+        self, vectors: np.ndarray, *, random_state: int, fit_rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Fit on ``vectors`` (only ``fit_rows`` of them when given) and return every row
+        reduced (float32), deterministically."""
         ...
 
 

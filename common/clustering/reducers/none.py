@@ -10,6 +10,8 @@ class IdentityReducer:
 
     name = "none"
 
-    def fit_transform(self, vectors: np.ndarray, *, random_state: int) -> np.ndarray:
+    def fit_transform(
+        self, vectors: np.ndarray, *, random_state: int, fit_rows: np.ndarray | None = None
+    ) -> np.ndarray:
         """``vectors`` as float32."""
         return vectors.astype(np.float32)

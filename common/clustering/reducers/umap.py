@@ -33,8 +33,11 @@ class UMAPReducer:
         self.min_dist = min_dist
         self.metric = metric
 
-    def fit_transform(self, vectors: np.ndarray, *, random_state: int) -> np.ndarray:
-        """The UMAP embedding of ``vectors`` in ``n_components`` dimensions."""
+    def fit_transform(
+        self, vectors: np.ndarray, *, random_state: int, fit_rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The UMAP embedding of ``vectors`` in ``n_components`` dimensions (fitted on
+        ``fit_rows`` when given, the other rows placed with ``transform``)."""
         try:
             import umap
         except ImportError as err:
@@ -45,7 +48,9 @@ class UMAPReducer:
             ) from err
         n = vectors.shape[0]
         if n <= max(self.n_components + 2, 10):
-            return PCAReducer(self.n_components).fit_transform(vectors, random_state=random_state)
+            return PCAReducer(self.n_components).fit_transform(
+                vectors, random_state=random_state, fit_rows=fit_rows
+            )
         model = umap.UMAP(
             n_components=self.n_components,
             n_neighbors=min(self.n_neighbors, n - 1),
@@ -57,4 +62,7 @@ class UMAPReducer:
         with warnings.catch_warnings():
             # "n_jobs value 1 overridden to 1 by setting random_state": seeded is the point.
             warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
-            return np.asarray(model.fit_transform(vectors), dtype=np.float32)
+            if fit_rows is None:
+                return np.asarray(model.fit_transform(vectors), dtype=np.float32)
+            model.fit(vectors[fit_rows])
+            return np.asarray(model.transform(vectors), dtype=np.float32)
