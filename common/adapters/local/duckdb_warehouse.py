@@ -41,17 +41,55 @@ SCHEMA_FILE = "_schema.parquet"
 """An empty Parquet file with the staged columns: a shard without rows still has them."""
 
 
+_BQ_TIME_FORMATS = {"%Ez": "%z", "%F": "%Y-%m-%d", "%T": "%H:%M:%S", "%E0S": "%S"}
+
+
+def _duckdb_time_formats(bigquery: str) -> list[str]:
+    """DuckDB ``strptime`` formats equivalent to one BigQuery PARSE_TIMESTAMP format.
+
+    ``%E*S`` (seconds with any fraction, or none) becomes two formats, with and
+    without ``.%f``; ``%E<n>S`` is ``%S.%f``; ``%Ez`` (``+02:00``) is DuckDB's ``%z``.
+    """
+    text = bigquery
+    for ours, theirs in _BQ_TIME_FORMATS.items():
+        text = text.replace(ours, theirs)
+    text = re.sub(r"%E[1-9]S", "%S.%f", text)
+    if "%E*S" in text:
+        return [text.replace("%E*S", "%S.%f"), text.replace("%E*S", "%S")]
+    return [text]
+
+
+def _parse_timestamp(node: exp.Expression) -> exp.Expression:
+    """BigQuery ``PARSE_TIMESTAMP(format, text[, zone])`` as DuckDB ``strptime``.
+
+    sqlglot keeps BigQuery-only directives (``%E*S``) that DuckDB rejects, and
+    returns a zone-less TIMESTAMP where BigQuery returns a TIMESTAMP in UTC (or
+    in the given zone when the text has no offset).
+    """
+    fmt = node.args.get("format")
+    if not isinstance(node, exp.StrToTime) or not isinstance(fmt, exp.Literal):
+        return node
+    formats = _duckdb_time_formats(fmt.this)
+    parsed = exp.Anonymous(
+        this="STRPTIME",
+        expressions=[node.this, exp.Array(expressions=[exp.Literal.string(f) for f in formats])],
+    )
+    if "%z" in formats[0]:
+        return parsed  # the text carries its offset: DuckDB returns TIMESTAMPTZ
+    zone = node.args.get("zone") or exp.Literal.string("UTC")
+    return exp.Anonymous(this="TIMEZONE", expressions=[zone, parsed])
+
+
 def transpile(sql: str, *, where: str) -> str:
     """BigQuery SQL → DuckDB SQL; ``@name`` parameters become ``$name``."""
     try:
-        statements = sqlglot.transpile(
-            sql, read="bigquery", write="duckdb", unsupported_level=sqlglot.ErrorLevel.RAISE
-        )
+        trees = sqlglot.parse(sql, read="bigquery")
+        if len(trees) != 1 or trees[0] is None:
+            raise DataError("expected exactly one SQL statement", where=where, found=len(trees))
+        tree = trees[0].transform(_parse_timestamp)
+        return tree.sql("duckdb", unsupported_level=sqlglot.ErrorLevel.RAISE)
     except sqlglot.errors.SqlglotError as err:
         raise DataError(f"SQL cannot be read as BigQuery SQL: {err}", where=where) from err
-    if len(statements) != 1:
-        raise DataError("expected exactly one SQL statement", where=where, found=len(statements))
-    return statements[0]
 
 
 def _to_duckdb_value(value: Any) -> Any:
