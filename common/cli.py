@@ -143,9 +143,9 @@ def main(verbose: bool) -> None:
 from common.evals.cli import eval_command  # noqa: E402 - registered on the group defined above
 
 main.add_command(eval_command)
-from common.results.cli import COMMANDS as RESULTS_COMMANDS  # noqa: E402
+from common.results.cli import register as register_results  # noqa: E402
 
-[main.add_command(command) for command in RESULTS_COMMANDS]
+register_results(main)  # lead-recovery leads show, results kpis|views
 from common.privacy.cli import privacy_command  # noqa: E402
 
 main.add_command(privacy_command)

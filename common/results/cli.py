@@ -1,6 +1,6 @@
 """``lead-recovery leads show`` and ``lead-recovery results kpis|views``: the results tables.
 
-Registered on the main group by `common.cli` (``main.add_command``, one line).
+Registered on the main group by `common.cli` (``register(main)``, one line).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def _context(backend: str | None) -> tuple[Any, Any, Any]:
     from common.results.tables import ResultsTables
     from common.settings import Settings
 
-    settings = Settings(**({"backend": backend} if backend else {}))
+    overrides: dict[str, Any] = {"backend": backend} if backend else {}
+    settings = Settings(**overrides)
     return build_backends(settings).warehouse, ResultsTables.from_settings(settings), settings
 
 
@@ -159,4 +160,7 @@ def results_views(apply: bool, project: str | None) -> None:
         _fail(err)
 
 
-COMMANDS = (leads_group, results_group)
+def register(group: click.Group) -> None:
+    """Add ``leads`` and ``results`` to the main command group."""
+    for command in (leads_group, results_group):
+        group.add_command(command)
