@@ -184,10 +184,39 @@ def load_state(blobs: BlobStore, recipe: str) -> ModelState | None:
     return state if state.version == STATE_VERSION else None
 
 
-def save_state(blobs: BlobStore, state: ModelState) -> str:
-    """Store ``state``; returns its key."""
+def load_state_versioned(blobs: BlobStore, recipe: str) -> tuple[ModelState | None, int]:
+    """The stored state of ``recipe`` (None as `load_state`) and the object's generation.
+
+    The generation is ``0`` when nothing is stored: pass it to `save_state` so that
+    the write only happens while nobody else stored a model since this read.
+    """
+    from common.ports import BlobNotFound
+
+    key = state_key(recipe)
+    try:
+        found = blobs.get_versioned(key)
+    except BlobNotFound:
+        return None, 0
+    try:
+        state = ModelState.from_json(found.data)
+    except (ValueError, TypeError, KeyError):
+        return None, found.generation  # unreadable or older: a refit replaces it
+    return (state if state.version == STATE_VERSION else None), found.generation
+
+
+def save_state(
+    blobs: BlobStore, state: ModelState, *, if_generation_match: int | None = None
+) -> str:
+    """Store ``state``; returns its key.
+
+    Raises:
+        GenerationMismatch: ``if_generation_match`` was given and another run stored
+            a model since it was read (nothing was written).
+    """
     key = state_key(state.recipe)
-    blobs.put_bytes(key, state.to_json(), "application/json")
+    blobs.put_bytes(
+        key, state.to_json(), "application/json", if_generation_match=if_generation_match
+    )
     return key
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from common.clustering.assign import (
     assign,
     build_state,
-    load_state,
+    load_state_versioned,
     refit_reason,
     save_state,
 )
@@ -41,6 +41,7 @@ from common.clustering.recursive import (
     is_noise,
     sort_key,
 )
+from common.ports.blobstore import GenerationMismatch
 
 if TYPE_CHECKING:
     from common.clustering.embedders import Embedder
@@ -183,7 +184,7 @@ def run_clustering(
         run.stats["timings"] = timings
         return run
 
-    state = load_state(blobs, recipe.name)
+    state, generation = load_state_versioned(blobs, recipe.name)
     reason = refit_reason(state, config, blobs, recipe.name, now=now, force=force_refit)
     started = time.perf_counter()
     if reason is None and state is not None:
@@ -273,7 +274,13 @@ def run_clustering(
             keywords={c.label: c.keywords for c in run.clusters},
             now=now,
         )
-        run.stats["model"] = save_state(blobs, state)
+        try:
+            run.stats["model"] = save_state(blobs, state, if_generation_match=generation)
+        except GenerationMismatch:
+            # An overlapping run stored its model since this one read: it wins whole;
+            # this run keeps its own labels and leaves the stored model alone.
+            run.stats["model_conflict"] = True
+            log.warning("cluster model of %s changed during the fit: not replaced", recipe.name)
     run.stats["timings"] = {k: round(v, 3) for k, v in timings.items()}
     run.stats["mode"] = run.mode
     if run.refit_reason:
