@@ -83,8 +83,10 @@ def analysis_frame(run: ClusterRun) -> pl.DataFrame:
 
 
 def _csv(frame: pl.DataFrame) -> bytes:
+    from common.reporting.csv_safety import neutralize_formulas
+
     buffer = io.BytesIO()
-    frame.write_csv(buffer)
+    neutralize_formulas(frame).write_csv(buffer)
     return buffer.getvalue()
 
 

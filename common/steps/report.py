@@ -80,9 +80,11 @@ def choose_columns(frame_columns: list[str], recipe: Recipe, options: RunOptions
 
 
 def to_csv(frame: pl.DataFrame) -> bytes:
-    """CSV bytes with ISO 8601 timestamps."""
+    """CSV bytes with ISO 8601 timestamps; text a spreadsheet would run is neutralised."""
+    from common.reporting.csv_safety import neutralize_formulas
+
     buffer = io.BytesIO()
-    frame.write_csv(buffer, datetime_format="%Y-%m-%dT%H:%M:%S%.f%:z")
+    neutralize_formulas(frame).write_csv(buffer, datetime_format="%Y-%m-%dT%H:%M:%S%.f%:z")
     return buffer.getvalue()
 
 

@@ -21,15 +21,22 @@ from common.observability.metrics import run_metrics
 from common.settings import Settings
 from tests.e2e.conftest import AS_OF
 
-SQL = """SELECT message_id, lead_key, {sent_at} AS sent_at, {sender} AS sender, text
+SQL = """SELECT message_id, lead_key, {sent_at} AS sent_at, {sender} AS sender, {text} AS text
 FROM demo.messages
 WHERE lead_key IN UNNEST(@lead_keys) AND sent_at <= @as_of
 """
 
 
-def _recipe(recipes_dir: Path, *, sent_at: str = "sent_at", sender: str = "sender", **meta):
+def _recipe(
+    recipes_dir: Path,
+    *,
+    sent_at: str = "sent_at",
+    sender: str = "sender",
+    text: str = "text",
+    **meta,
+):
     folder = recipes_dir / "demo"
-    (folder / "conversations.sql").write_text(SQL.format(sent_at=sent_at, sender=sender))
+    (folder / "conversations.sql").write_text(SQL.format(sent_at=sent_at, sender=sender, text=text))
     doc = yaml.safe_load((folder / "meta.yml").read_text())
     doc.update(meta)
     (folder / "meta.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
