@@ -76,13 +76,13 @@ def load_run(
 
 
 def recovery_trend(
-    warehouse: Warehouse, tables: ResultsTables, *, recipe: str
+    warehouse: Warehouse, tables: ResultsTables, *, recipe: str, job: JobOptions | None = None
 ) -> list[dict[str, Any]]:
     """The recipe's latest runs' KPIs (`views/recovery_kpis.sql`), oldest first; [] if none."""
     if not (warehouse.has_table(tables.analysis) and warehouse.has_table(tables.ignored)):
         return []
     try:
-        rows = query_view(warehouse, "recovery_kpis", tables, recipe=recipe).to_pylist()
+        rows = query_view(warehouse, "recovery_kpis", tables, recipe=recipe, job=job).to_pylist()
     except DataError as err:  # the chart is a nicety: the report goes on without it
         log.warning("recovery trend unavailable: %s", err)
         return []

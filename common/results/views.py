@@ -18,7 +18,7 @@ import pyarrow as pa
 from common.errors import ConfigError
 
 if TYPE_CHECKING:
-    from common.ports.warehouse import Warehouse
+    from common.ports.warehouse import JobOptions, Warehouse
     from common.results.tables import ResultsTables
 
 VIEWS = ("recovery_kpis", "recovery_kpis_by_dimension", "lead_history")
@@ -42,7 +42,12 @@ def view_sql(name: str, tables: ResultsTables, *, project: str | None = None) ->
 
 
 def query_view(
-    warehouse: Warehouse, name: str, tables: ResultsTables, *, recipe: str | None = None
+    warehouse: Warehouse,
+    name: str,
+    tables: ResultsTables,
+    *,
+    recipe: str | None = None,
+    job: JobOptions | None = None,
 ) -> pa.Table:
     """Run one view's SELECT (optionally for one recipe), ordered by run start."""
     body = view_sql(name, tables)
@@ -53,7 +58,7 @@ def query_view(
         sql += " WHERE recipe = @recipe"
         params["recipe"] = recipe
     sql += " ORDER BY run_started_at, run_id"
-    return warehouse.query(sql, params, where=f"results view {name}")
+    return warehouse.query(sql, params, where=f"results view {name}", job=job)
 
 
 def create_views(warehouse: Warehouse, tables: ResultsTables, *, project: str) -> list[str]:

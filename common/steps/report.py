@@ -235,7 +235,7 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
             summary=summary,
             job=job,
         )
-        trend = recovery_trend(warehouse, tables, recipe=recipe.name)
+        trend = recovery_trend(warehouse, tables, recipe=recipe.name, job=job)
         # HTML report, Google Sheet, webhooks: each records its own outcome and never
         # fails the report; they add outputs["html"] (and ["sheet"]) in place.
         summary["sinks"] = run_sinks(

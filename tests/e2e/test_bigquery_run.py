@@ -100,11 +100,22 @@ def test_a_run_of_20_shards_issues_one_labelled_capped_conversations_query(
     assert result.exit_code == 0, result.output
     assert f"in {SHARDS} shard(s)" in result.output
 
-    # Every query job the run created: the leads query and ONE conversations scan.
-    jobs = fake.query_jobs()
+    # Every query job the run created before the report: the leads query and ONE
+    # conversations scan. The report's own jobs read only the results tables.
+    jobs = [j for j in fake.query_jobs() if _step(j) != "report"]
     scans = [j for j in jobs if "destinationTable" in j["configuration"]["query"]]
     assert len(scans) == 1, [_step(j) for j in jobs]
     assert len(jobs) == 2, [_step(j) for j in jobs]
+    for job in fake.query_jobs():
+        if _step(job) == "report":
+            assert "lead_recovery_results" in job["configuration"]["query"]["query"]
+    # The report loaded the run into the results tables with Parquet load jobs.
+    loads = [j["configuration"]["load"] for j in fake.jobs.values() if "load" in j["configuration"]]
+    assert {"analysis", "ignored", "runs"} <= {
+        load["destinationTable"]["tableId"] for load in loads
+    }
+    stored = fake.tables[(PROJECT, "lead_recovery_results", "analysis")]
+    assert stored.resource()["timePartitioning"] == {"type": "DAY", "field": "run_date"}
     [scan] = scans
     labels = scan["configuration"]["labels"]
     assert labels["recipe"] == "demo"
@@ -133,6 +144,7 @@ def test_a_run_of_20_shards_issues_one_labelled_capped_conversations_query(
     analysis = [line for line in result.output.splitlines() if line.startswith("analysis")]
     path = Path(analysis[0].split(None, 1)[1])
     rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    assert stored.num_rows == len(rows)  # the results table holds the analysis CSV's rows
     with_messages = set(messages.filter(pl.col("sent_at") <= AS_OF)["lead_key"]) & set(
         window["lead_key"]
     )
