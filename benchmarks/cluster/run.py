@@ -93,24 +93,69 @@ def _rss_mib() -> float:
     return 0.0
 
 
-def _measure(method: str, n: int, seed: int, queue: Any) -> None:
-    """Runs in a fresh process: warm-up, then the timed depth-2 fit."""
-    from sklearn.metrics import adjusted_rand_score
+TOPIC_DESCRIPTIONS = {
+    "price": "the interest rate, fees or price of the loan is too high",
+    "documents": "which documents to send, uploading them, or documents already sent",
+    "disbursement": "when the money arrives, a wrong bank account, or only part paid out",
+    "access": "cannot log in: password, SMS code, or the app crashes",
+    "human": "wants to talk to a person, a callback, or makes a complaint",
+    "payments": "due dates, paying early, or a late payment",
+    "amount": "wants a larger amount, a second loan, or a different term",
+    "cancel": "not interested, cancel the application, or delete my data",
+    "eligibility": "application rejected, credit score, or self-employed applicants",
+    "security": "suspicious messages, a loan they did not take, or account changes",
+}
+"""The one-line descriptions a manager would give for the generator's 10 topics."""
+EXAMPLE_SEED = 99
+"""Examples are drawn from messages of another seed (not among the clustered ones)."""
+GOALS = {"wall_s": 15.0, "peak_rss_mib": 600.0, "ari_d1_subtopics": 0.55, "guided_ari": 0.9}
 
+
+def topic_examples(per_topic: int) -> dict[str, list[str]]:
+    """``per_topic`` generated messages per topic, its sub-topics taken in turn."""
+    from benchmarks.cluster.messages import TOPICS
+
+    by_subtopic: dict[str, list[str]] = {}
+    for message in generate(3_000, EXAMPLE_SEED):
+        by_subtopic.setdefault(message.subtopic, []).append(message.text)
+    out = {}
+    for topic, subs in TOPICS.items():
+        keys = [f"{topic}.{sub}" for sub in subs]
+        out[topic] = [by_subtopic[keys[i % len(keys)]][i // len(keys)] for i in range(per_topic)]
+    return out
+
+
+def _measure(method: str, n: int, seed: int, queue: Any) -> None:
+    """Runs in a fresh process: a warm-up, then one timed measurement.
+
+    ``method``: ``pca-d1`` / ``pca-d2`` / ``umap-d2`` (discovery at depth 1 or 2) or
+    ``guided-0`` / ``guided-5`` (guided topics with 0 or 5 examples per topic).
+    """
+    messages = generate(n, seed)
+    vectors = load_vectors(seed, n)
+    topics = [m.topic for m in messages]
+    subtopics = [m.subtopic for m in messages]
+    if method.startswith("guided"):
+        queue.put(_guided(method, vectors, topics))
+        return
     from common.clustering.clusterers import build_clusterer
     from common.clustering.config import ClusteringConfig
     from common.clustering.recursive import fit_hierarchy, is_noise
     from common.clustering.reducers import build_reducer
 
-    messages = generate(n, seed)
-    vectors = load_vectors(seed, n)
+    kind, depth = method.split("-d")
     reducer = (
         {"kind": "pca", "n_components": 50}
-        if method == "pca"
+        if kind == "pca"
         else {"kind": "umap", "n_components": 5, "n_neighbors": 15, "metric": "cosine"}
     )
     config = ClusteringConfig.model_validate(
-        {"reducer": reducer, "clusterer": CLUSTERER, "recursive_depth": 2, "random_state": 42}
+        {
+            "reducer": reducer,
+            "clusterer": CLUSTERER,
+            "recursive_depth": int(depth),
+            "random_state": 42,
+        }
     )
     started = time.perf_counter()
     warm = ClusteringConfig.model_validate({**config.model_dump(), "recursive_depth": 1})
@@ -127,11 +172,11 @@ def _measure(method: str, n: int, seed: int, queue: Any) -> None:
     cpu = time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    topics = [m.topic for m in messages]
-    subtopics = [m.subtopic for m in messages]
     level1, level2 = tree.level(1), tree.level(2)
     clustered1 = [i for i, label in enumerate(level1) if not is_noise(label)]
     clustered2 = [i for i, label in enumerate(level2) if not is_noise(label)]
+    from sklearn.metrics import adjusted_rand_score
+
     queue.put(
         {
             "method": method,
@@ -150,10 +195,76 @@ def _measure(method: str, n: int, seed: int, queue: Any) -> None:
             "ari_d1_topics": adjusted_rand_score(topics, level1),
             "ari_d1_topics_clustered": _ari(topics, level1, clustered1),
             "ari_d1_subtopics": adjusted_rand_score(subtopics, level1),
+            "ari_d1_subtopics_clustered": _ari(subtopics, level1, clustered1),
             "ari_d2_subtopics": adjusted_rand_score(subtopics, level2),
             "ari_d2_subtopics_clustered": _ari(subtopics, level2, clustered2),
         }
     )
+
+
+def _guided(method: str, vectors: np.ndarray, topics: list[str]) -> dict[str, Any]:
+    from sklearn.metrics import adjusted_rand_score
+
+    from common.clustering.config import ClusteringConfig, TopicConfig
+    from common.clustering.embedders.local import LocalEmbedder
+    from common.clustering.topics import assign_topics, topic_prototypes
+
+    per_topic = int(method.split("-")[1])
+    examples = topic_examples(per_topic) if per_topic else {}
+    listed = [
+        TopicConfig(name=name, description=text, examples=examples.get(name, []))
+        for name, text in TOPIC_DESCRIPTIONS.items()
+    ]
+    config = ClusteringConfig.model_validate({"topics": [t.model_dump() for t in listed]})
+    started = time.perf_counter()
+    prototypes, owner = topic_prototypes(config.topics, LocalEmbedder(batch_size=64).embed)
+    embed_s = time.perf_counter() - started
+    baseline = _rss_mib()
+    started = time.perf_counter()
+    found = assign_topics(
+        vectors,
+        prototypes,
+        owner,
+        n_topics=len(listed),
+        k=config.topic_clusters,
+        min_similarity=config.topic_min_similarity,
+        random_state=42,
+    )
+    wall = time.perf_counter() - started
+    names = found.names(config.topics)
+    assigned = [i for i, name in enumerate(names) if name]
+    return {
+        "method": method,
+        "n": len(names),
+        "embed_topics_s": embed_s,
+        "wall_s": wall,
+        "rss_before_mib": baseline,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "assigned": len(assigned) / len(names),
+        "guided_ari": adjusted_rand_score(topics, names),
+        "guided_ari_assigned": _ari(topics, names, assigned),
+        "guided_ari_all_mapped": _all_mapped_ari(config, vectors, prototypes, owner, topics),
+    }
+
+
+def _all_mapped_ari(
+    config: Any, vectors: np.ndarray, prototypes: np.ndarray, owner: np.ndarray, topics: list[str]
+) -> float:
+    """ARI when no threshold applies (every small cluster mapped to its best topic)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from common.clustering.topics import assign_topics
+
+    found = assign_topics(
+        vectors,
+        prototypes,
+        owner,
+        n_topics=len(config.topics),
+        k=config.topic_clusters,
+        min_similarity=-1.0,
+        random_state=42,
+    )
+    return float(adjusted_rand_score(topics, found.names(config.topics)))
 
 
 def _ari(truth: list[str], labels: list[str], rows: list[int]) -> float:
@@ -179,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--texts", type=int, default=50_000)
     parser.add_argument("--embed-budget-s", type=float, default=1200.0)
-    parser.add_argument("--methods", default="pca,umap")
+    parser.add_argument("--methods", default="pca-d1,pca-d2,guided-0,guided-5")
     parser.add_argument("--min-texts", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
@@ -210,45 +321,89 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fewer than {args.min_texts} vectors: not benchmarking")
         return 1
 
-    rows = [measure(method, n, args.seed) for method in args.methods.split(",")]
+    methods = args.methods.split(",")
+    rows = [measure(method, n, args.seed) for method in methods]
+    discovery = [r for r in rows if not r["method"].startswith("guided")]
+    guided = [r for r in rows if r["method"].startswith("guided")]
     print(
-        f"\ndepth-2 fit_hierarchy on {n} texts, HDBSCAN {CLUSTERER}, random_state 42; "
-        f"PCA(50) vs UMAP(5, n_neighbors 15, cosine)\n"
+        f"\nfit_hierarchy on {n} texts, HDBSCAN {CLUSTERER}, random_state 42, "
+        f"fit on a seeded sample of <= 5,000 per level (clusterer.fit_sample)\n"
     )
     header = (
-        f"{'method':<6} {'texts':>6} {'warm-up s':>9} {'wall s':>7} {'cpu s':>6} {'reduce s':>8} "
-        f"{'hdbscan s':>9} {'peak RSS MiB':>12} {'+MiB':>6}"
+        f"{'method':<8} {'texts':>6} {'warm-up s':>9} {'wall s':>7} {'cpu s':>6} "
+        f"{'reduce s':>8} {'hdbscan s':>9} {'peak RSS MiB':>12} {'+MiB':>6}"
     )
     print(header)
     print("-" * len(header))
-    for r in rows:
+    for r in discovery:
         print(
-            f"{r['method']:<6} {r['n']:>6} {r['warmup_s']:>9.1f} {r['wall_s']:>7.1f} "
-            f"{r['cpu_s']:>6.1f} {r['reduce_s']:>8.1f} {r['cluster_s']:>9.1f} "
+            f"{r['method']:<8} {r['n']:>6} {r['warmup_s']:>9.1f} {r['wall_s']:>7.2f} "
+            f"{r['cpu_s']:>6.1f} {r['reduce_s']:>8.2f} {r['cluster_s']:>9.2f} "
             f"{r['peak_rss_mib']:>12.0f} {r['peak_rss_mib'] - r['rss_before_mib']:>6.0f}"
         )
     header = (
-        f"{'method':<6} {'k d1':>4} {'k d2':>4} {'noise d1':>8} {'noise d2':>8} "
-        f"{'ARI d1/topics':>13} {'(clustered)':>11} {'ARI d1/subtopics':>16} "
-        f"{'ARI d2/subtopics':>16} {'(clustered)':>11}"
+        f"{'method':<8} {'k d1':>4} {'k d2':>4} {'noise d1':>8} {'noise d2':>8} "
+        f"{'ARI d1/topics':>13} {'(clust.)':>8} {'ARI d1/sub':>10} {'(clust.)':>8} "
+        f"{'ARI d2/sub':>10} {'(clust.)':>8}"
     )
     print()
     print(header)
     print("-" * len(header))
-    for r in rows:
+    for r in discovery:
         print(
-            f"{r['method']:<6} {r['clusters_d1']:>4} {r['clusters_d2']:>4} "
+            f"{r['method']:<8} {r['clusters_d1']:>4} {r['clusters_d2']:>4} "
             f"{r['noise_d1']:>8.1%} {r['noise_d2']:>8.1%} {r['ari_d1_topics']:>13.3f} "
-            f"{r['ari_d1_topics_clustered']:>11.3f} {r['ari_d1_subtopics']:>16.3f} "
-            f"{r['ari_d2_subtopics']:>16.3f} {r['ari_d2_subtopics_clustered']:>11.3f}"
+            f"{r['ari_d1_topics_clustered']:>8.3f} {r['ari_d1_subtopics']:>10.3f} "
+            f"{r['ari_d1_subtopics_clustered']:>8.3f} {r['ari_d2_subtopics']:>10.3f} "
+            f"{r['ari_d2_subtopics_clustered']:>8.3f}"
         )
+    if guided:
+        header = (
+            f"{'guided':<9} {'wall s':>6} {'peak RSS MiB':>12} {'assigned':>8} "
+            f"{'ARI/topics':>10} {'(assigned)':>10} {'(no threshold)':>14}"
+        )
+        print()
+        print(header)
+        print("-" * len(header))
+        for r in guided:
+            print(
+                f"{r['method']:<9} {r['wall_s']:>6.2f} {r['peak_rss_mib']:>12.0f} "
+                f"{r['assigned']:>8.1%} {r['guided_ari']:>10.3f} "
+                f"{r['guided_ari_assigned']:>10.3f} {r['guided_ari_all_mapped']:>14.3f}"
+            )
     print(
-        "\nk: clusters found at depth 1 / 2 (the generator has 10 topics of 3 sub-topics). "
-        "ARI: adjusted Rand index of the depth-1 / depth-2 labels against the generator's "
-        "topics / sub-topics, noise counted as one label; (clustered): texts outside noise "
-        "only. +MiB: peak RSS above the RSS before the fit. warm-up: a 600-text fit first, "
-        "paying imports and numba's JIT compilation (UMAP)."
+        "\nk: clusters at depth 1 / 2 (the generator has 10 topics of 3 sub-topics). ARI: "
+        "adjusted Rand index against the generator's topics / sub-topics, noise counted as one "
+        "label; (clust.): texts outside noise only. guided-0: the 10 topic names and one-line "
+        "descriptions; guided-5: plus 5 example messages per topic (another seed, sub-topics "
+        "in turn); unassigned texts count as one label."
     )
+    print(f"\ngoals ({os.getloadavg()[0]:.2f} load average now):")
+    by = {r["method"]: r for r in rows}
+    checks = []
+    if "pca-d2" in by:
+        r = by["pca-d2"]
+        checks += [
+            ("depth-2 discovery wall <= 15 s", r["wall_s"], r["wall_s"] <= GOALS["wall_s"]),
+            (
+                "depth-2 discovery peak RSS <= 600 MiB",
+                r["peak_rss_mib"],
+                r["peak_rss_mib"] <= GOALS["peak_rss_mib"],
+            ),
+        ]
+    for name in ("pca-d1", "pca-d2"):
+        if name in by:
+            value = by[name]["ari_d1_subtopics"]
+            checks.append((f"{name}: depth-1 ARI vs sub-topics >= 0.55", value, value >= 0.55))
+    if "guided-5" in by:
+        value = by["guided-5"]["guided_ari"]
+        checks.append(("guided ARI vs topics, 5 examples >= 0.9", value, value >= 0.9))
+    if "guided-0" in by:
+        value = by["guided-0"]["guided_ari"]
+        checks.append(("guided ARI vs topics, names + descriptions (no goal)", value, None))
+    for label, value, ok in checks:
+        verdict = "" if ok is None else ("HOLDS" if ok else "FAILS")
+        print(f"  {label:<55} {value:>8.3f}  {verdict}")
     return 0
 
 

@@ -123,7 +123,7 @@ def sample_rows(n: int, cap: int | None, *, seed: int, label: str) -> np.ndarray
     return np.sort(rng.choice(n, size=cap, replace=False))
 
 
-def nearest_rows(points: np.ndarray, anchors: np.ndarray, chunk: int = 4_096) -> np.ndarray:
+def nearest_rows(points: np.ndarray, anchors: np.ndarray, chunk: int = 1_024) -> np.ndarray:
     """For each row of ``points``, the position of its nearest row of ``anchors`` (euclidean)."""
     anchors = np.asarray(anchors, dtype=np.float32)
     squared = np.einsum("ij,ij->i", anchors, anchors)
@@ -170,9 +170,9 @@ def _fit_hierarchy(
             members.size, config.clusterer.fit_sample, seed=config.random_state, label=label
         )
         started = time.perf_counter()
-        reduced = reducer.fit_transform(
-            vectors[members], random_state=config.random_state, fit_rows=sample
-        )
+        # The whole set is not copied (the root level holds every row, in order).
+        rows = vectors if members.size == n else vectors[members]
+        reduced = reducer.fit_transform(rows, random_state=config.random_state, fit_rows=sample)
         timings["reduce_s"] += time.perf_counter() - started
         started = time.perf_counter()
         if sample is None:

@@ -93,7 +93,11 @@ def _dense_hdbscan(
     points = np.asarray(data, dtype=np.float32)
     n = points.shape[0]
     squared = np.einsum("ij,ij->i", points, points)
-    dist = squared[:, None] + squared[None, :] - 2.0 * (points @ points.T)
+    # One n x n float32 matrix, updated in place (no temporaries of its size).
+    dist = points @ points.T
+    dist *= -2.0
+    dist += squared[:, None]
+    dist += squared[None, :]
     np.maximum(dist, 0.0, out=dist)
     np.fill_diagonal(dist, 0.0)
     # Core distance: to the min_samples-th neighbour, the point itself counted as the 0th.
