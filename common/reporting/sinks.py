@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -55,6 +55,9 @@ class ReportContext:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The records of the sinks that already ran, by name (the webhook payload lists them)."""
+    delivered: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """What an earlier attempt of this report delivered, by sink (`DELIVERIES` on the run
+    document): a retried report does not deliver it again (webhooks: per target)."""
 
     @property
     def status(self) -> str:
@@ -112,6 +115,13 @@ def _webhooks(recipe: Recipe) -> ReportSink:
 
     return WebhooksSink(recipe.meta.webhooks)
 
+
+DELIVERIES = "sink_deliveries"
+"""Run document field: each sink's record as soon as it ran, so a retried report skips
+what was delivered (a sink whose record is ``ok``; the webhooks that answered 2xx)."""
+
+LINKS = {"html": "html", "gsheets": "sheet"}
+"""The ``outputs`` link each sink adds (restored from its record when it is skipped)."""
 
 SINKS: dict[str, Callable[[Recipe], ReportSink]] = {
     "html": _html,
@@ -183,10 +193,23 @@ def run_sinks(
         stamp=folder,
         now=now or datetime.now(UTC),
     )
+    state = ctx.backends.state
+    delivered = dict((state.get_run(run_id) or {}).get(DELIVERIES) or {}) if run_id else {}
+    context = replace(context, delivered=delivered)
     records = context.records
     for name in SINKS:
-        record = build_sink(name, recipe).publish(context)
+        earlier = delivered.get(name) or {}
+        if earlier.get("status") == "ok":
+            # Delivered by an earlier attempt of this report: never twice.
+            record = {**earlier, "reused": True}
+            if name in LINKS and earlier.get("url"):
+                outputs[LINKS[name]] = earlier["url"]
+        else:
+            record = build_sink(name, recipe).publish(context)
         records[name] = record
+        if run_id:
+            delivered[name] = record
+            state.update_run(run_id, {DELIVERIES: dict(delivered)})
         if record.get("status") in ("failed", "partial"):
             log.warning("report sink %s: %s", name, record.get("error") or record)
     return dict(records)

@@ -228,8 +228,16 @@ class WebhooksSink:
         body = encode(payload(context))
         backoff = Backoff(settings.webhook_backoff_seconds, sleep=self.sleep)
         deliveries: list[dict[str, Any]] = []
+        earlier = {
+            d.get("target"): d
+            for d in (context.delivered.get(self.name) or {}).get("deliveries") or ()
+            if d.get("status") == "ok"
+        }
         for index, spec in enumerate(self.specs):
             target = _target(spec.url, index)
+            if target in earlier:  # answered 2xx on an earlier attempt of this report
+                deliveries.append({**earlier[target], "reused": True})
+                continue
             if context.status not in spec.events:
                 deliveries.append(
                     {"target": target, "status": "skipped", "reason": f"status {context.status}"}

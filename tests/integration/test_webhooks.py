@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from common.adapters.local.folder_blobstore import FolderBlobStore
+from common.adapters.local.sqlite_state import SQLiteStateStore
 from common.recipe import Recipe, load_recipe
 from common.recipe.model import WebhookSpec
 from common.reporting import run_sinks
@@ -62,7 +63,10 @@ def publish(
         webhook_max_attempts=3,
     )
     ctx = SimpleNamespace(
-        settings=settings, backends=SimpleNamespace(blobs=FolderBlobStore(tmp_path))
+        settings=settings,
+        backends=SimpleNamespace(
+            blobs=FolderBlobStore(tmp_path), state=SQLiteStateStore(tmp_path / "state.sqlite")
+        ),
     )
     meta = recipe.meta.model_copy(update={"webhooks": hooks})
     outputs = {"analysis": "/data/demo_analysis.csv", "ignored": "/data/ignored.csv"}

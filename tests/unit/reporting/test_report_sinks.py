@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from common.adapters.local.folder_blobstore import FolderBlobStore
+from common.adapters.local.sqlite_state import SQLiteStateStore
 from common.errors import ConfigError
 from common.recipe import Recipe, load_recipe
 from common.recipe.model import WebhookSpec
@@ -28,7 +29,9 @@ def demo() -> Recipe:
 def _ctx(tmp_path: Path, settings: Settings | None = None) -> SimpleNamespace:
     return SimpleNamespace(
         settings=settings or Settings(),
-        backends=SimpleNamespace(blobs=FolderBlobStore(tmp_path)),
+        backends=SimpleNamespace(
+            blobs=FolderBlobStore(tmp_path), state=SQLiteStateStore(tmp_path / "state.sqlite")
+        ),
     )
 
 
