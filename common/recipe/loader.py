@@ -120,7 +120,7 @@ def list_recipes(recipes_dir: Path) -> list[str]:
 def _read_meta(path: Path) -> RecipeMeta:
     where = _display(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(_read_text(path))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f"line {mark.line + 1}" if mark else "(unknown line)"
@@ -149,8 +149,20 @@ def _read_meta(path: Path) -> RecipeMeta:
         raise RecipeError("; ".join(problems), where=where) from err
 
 
+def _read_text(path: Path) -> str:
+    """A recipe file's text; one that is not UTF-8 is a `RecipeError` naming the byte."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise RecipeError(
+            f"not UTF-8 text (byte {err.start}: {err.object[err.start : err.start + 1]!r})",
+            where=_display(path),
+            expected="a UTF-8 text file",
+        ) from err
+
+
 def _read_optional(path: Path) -> str | None:
-    return path.read_text(encoding="utf-8") if path.is_file() else None
+    return _read_text(path) if path.is_file() else None
 
 
 def _csv_header(path: Path) -> tuple[str, ...]:
