@@ -143,12 +143,12 @@ def main(verbose: bool) -> None:
 from common.evals.cli import eval_command  # noqa: E402 - registered on the group defined above
 
 main.add_command(eval_command)
-from common.results.cli import register as register_results  # noqa: E402
-
-register_results(main)  # lead-recovery leads show, results kpis|views
 from common.privacy.cli import privacy_command  # noqa: E402
 
 main.add_command(privacy_command)
+from common.results.cli import register as register_results  # noqa: E402
+
+register_results(main)  # lead-recovery leads show, results kpis|views
 
 
 # --------------------------------------------------------------------------- run
@@ -698,6 +698,11 @@ def cache_prune(backend: str | None) -> None:
 
     deleted = build_backends(_settings(backend)).cache.prune()
     click.echo(f"deleted {deleted} expired entries")
+
+
+from common.dev.cli import register as register_dev  # noqa: E402
+
+register_dev(main)  # lead-recovery runs wait
 
 
 if __name__ == "__main__":  # pragma: no cover

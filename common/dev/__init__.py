@@ -1,0 +1,1 @@
+"""Running the chain locally as deployed: emulators, push subscriptions, function servers."""
