@@ -42,6 +42,8 @@ locals {
       spec.warehouse && var.bigquery_location != null ? { LR_BIGQUERY_LOCATION = var.bigquery_location } : {},
       lookup(local.bigquery_env, f, {}), # bigquery.tf: the staging dataset, the bytes cap
       lookup(local.results_env, f, {}),  # results.tf: the results dataset
+      lookup(local.calls_env, f, {}),    # calls.tf: call-webhook's settings
+      local.retention_env,               # firestore.tf: the days expires_at adds
       spec.vertex ? {
         LR_GEMINI_LOCATION    = var.gemini_location
         LR_LLM_CACHE_TTL_DAYS = tostring(var.cache_ttl_days)
