@@ -60,6 +60,13 @@ def _rows(path: str) -> list[dict[str, str]]:
     return list(csv.DictReader(open(path, encoding="utf-8")))
 
 
+def _answers(path: str) -> list[dict[str, str]]:
+    """The rows without the lead-history columns (a second run's say `unchanged`, not `new`)."""
+    from common.results.history import ANALYSIS_COLUMNS
+
+    return [{k: v for k, v in r.items() if k not in ANALYSIS_COLUMNS} for r in _rows(path)]
+
+
 def test_report_carries_llm_columns_and_cache_saves_every_call(
     llm_env: Path, fake_llm: FakeLLM
 ) -> None:
@@ -75,7 +82,8 @@ def test_report_carries_llm_columns_and_cache_saves_every_call(
     _, second = _run()
     assert fake_llm.count == calls  # zero new LLM calls
     assert second.llm["cache_hits"] == len(rows) and second.llm["llm_calls"] == 0
-    assert _rows(second.outputs["analysis"]) == rows
+    assert _answers(second.outputs["analysis"]) == _answers(first.outputs["analysis"])
+    assert {r["change"] for r in _rows(second.outputs["analysis"])} == {"unchanged"}
 
     prompt = llm_env / "stall_reasons/prompt.txt"
     prompt.write_text(prompt.read_text() + "\nBe brief.\n")
