@@ -15,6 +15,7 @@ from common.processors.base import LEAD_KEY, Processor, normalize_messages
 from common.processors.registry import build
 from common.recipe import Recipe
 from common.steps.context import StepContext
+from common.steps.embed_shard import embed_shard_texts
 from common.steps.fanin import shard_finished
 from common.steps.io import read_frame, write_frame
 from common.steps.runner import run_shard_once
@@ -98,11 +99,14 @@ def process(ctx: StepContext, message: ShardMessage) -> None:
         write_frame(
             blobs, layout.shard_key(message.run_id, "features", message.shard_index), features
         )
+        result: dict[str, Any] = {}
         if chain.is_last_shard_stage(recipe, STEP):
+            if recipe.clustering is not None:
+                result["embedding"] = embed_shard_texts(ctx, recipe, message)
             shard_finished(ctx, recipe, STEP, message)
         else:
             ctx.backends.bus.publish(chain.next_stage(recipe, STEP).topic, message)
         ignored = features.filter(pl.col("ignore_reason").is_not_null()).height
-        return {"rows": features.height, "ignored": ignored}
+        return {"rows": features.height, "ignored": ignored, **result}
 
     run_shard_once(ctx, STEP, message, work)

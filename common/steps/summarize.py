@@ -11,6 +11,7 @@ from common.llm.batch import ShardScope, shard_scope
 from common.messages import ShardMessage
 from common.processors.base import LEAD_KEY, normalize_messages
 from common.steps.context import StepContext
+from common.steps.embed_shard import embed_shard_texts
 from common.steps.fanin import shard_finished
 from common.steps.io import read_frame, write_frame
 from common.steps.runner import run_shard_once
@@ -55,10 +56,13 @@ def summarize(ctx: StepContext, message: ShardMessage) -> None:
         write_frame(
             blobs, layout.shard_key(message.run_id, "summaries", message.shard_index), result.frame
         )
+        extra: dict[str, Any] = {}
         if chain.is_last_shard_stage(recipe, STEP):
+            if recipe.clustering is not None:
+                extra["embedding"] = embed_shard_texts(ctx, recipe, message)
             shard_finished(ctx, recipe, STEP, message)
         else:
             ctx.backends.bus.publish(chain.next_stage(recipe, STEP).topic, message)
-        return {"llm": result.stats, "client": result.client}
+        return {"llm": result.stats, "client": result.client, **extra}
 
     run_shard_once(ctx, STEP, message, work)

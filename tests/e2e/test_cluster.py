@@ -64,6 +64,21 @@ def _run(**options: Any) -> tuple[StepContext, Any, dict[str, Any]]:
     return ctx, summary, document["clustering"]
 
 
+def _shard_embedding(run_id: str) -> dict[str, int]:
+    """The embedding counters of the run's per-shard steps, summed."""
+    ctx = StepContext.from_settings(Settings())
+    totals = {"embedded": 0, "cache_hits": 0, "calls": 0, "shards": 0}
+    for step in ctx.backends.state.list_steps(run_id):
+        counters = (step.get("result") or {}).get("embedding")
+        if counters is None or step.get("step") not in ("process", "summarize"):
+            continue
+        totals["shards"] += 1
+        totals["embedded"] += counters["embedded"]
+        totals["cache_hits"] += counters["cache_hits"]
+        totals["calls"] += (counters.get("provider") or {}).get("calls", 0)
+    return totals
+
+
 def _rows(path: str) -> list[dict[str, str]]:
     with open(path, encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
@@ -102,9 +117,11 @@ def test_offline_run_writes_valid_outputs_and_a_rerun_embeds_nothing(local_env: 
         assert row["cluster_label"] == (expected["cluster_label"] if expected else "")
         assert row["cluster_name"] == (expected["cluster_name"] if expected else "")
 
+    # The shards embedded the texts; the cluster step read every vector from the cache.
     embedding = clustering["embedding"]
-    assert embedding["cache_hits"] == 0 and embedding["embedded"] == embedding["unique"]
-    assert embedding["provider"]["calls"] >= 1
+    assert embedding["embedded"] == 0 and embedding["cache_hits"] == embedding["unique"]
+    assert embedding["provider"]["calls"] == 0
+    assert _shard_embedding(first.run_id)["embedded"] >= embedding["unique"]
 
     _, _, again = _run()
     embedding = again["embedding"]
@@ -140,7 +157,8 @@ def test_llm_names_and_tags_through_the_fake_servers_are_cached(
 
     _, _, clustering = _run()
     unique = clustering["embedding"]["unique"]
-    assert fake_embeddings.texts == unique and fake_embeddings.count == -(-unique // 16)
+    # Embedded by the shards (a text two shards share may be embedded by both).
+    assert fake_embeddings.texts >= unique and clustering["embedding"]["embedded"] == 0
     analysis = _rows(clustering["outputs"]["cluster_analysis.csv"])
     named = [r for r in analysis if r["is_noise"] == "false"]
     assert named and all(r["name"] and r["description"] for r in named)
@@ -172,6 +190,26 @@ def test_llm_names_and_tags_through_the_fake_servers_are_cached(
     assert again["naming_llm"]["cache_hits"] == len(named)
 
 
+def test_the_cluster_step_makes_no_embedding_call_when_the_shards_embedded(
+    local_env: Path,
+    recipes_dir: Path,
+    fake_embeddings: FakeEmbeddings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _edit(recipes_dir, embedding={"provider": "openai", "batch_size": 16, "limits": FAST})
+    monkeypatch.setenv("LR_OPENAI_BASE_URL", fake_embeddings.openai_base_url)
+    monkeypatch.setenv("LR_OPENAI_API_KEYS", KEYS)
+
+    _, summary, clustering = _run()
+    shards = _shard_embedding(summary.run_id)
+    embedding = clustering["embedding"]
+    # Every request the embeddings server saw came from a shard step (texts and the tags'
+    # categories): none from the cluster step.
+    assert shards["shards"] >= 1 and shards["calls"] == fake_embeddings.count > 0
+    assert embedding["provider"]["calls"] == 0 and embedding["embedded"] == 0
+    assert embedding["cache_hits"] == embedding["unique"] > 20
+
+
 def test_incremental_runs_assign_to_the_stored_clusters_until_a_refit(
     local_env: Path,
     recipes_dir: Path,
@@ -193,7 +231,8 @@ def test_incremental_runs_assign_to_the_stored_clusters_until_a_refit(
 
     _, _, second = _run(limit=LIMIT + 30)  # more leads: some texts are new
     assert second["mode"] == "assign" and "refit_reason" not in second
-    assert second["embedding"]["embedded"] > 0 and second["embedding"]["cache_hits"] > 0
+    assert second["embedding"]["embedded"] == 0  # the shards embedded the new texts
+    assert second["embedding"]["cache_hits"] == second["embedding"]["unique"]
     assigned = {r["lead_key"]: r for r in _rows(second["outputs"]["cluster_assignments.csv"])}
     known = (
         {r["cluster_label"] for r in fitted}
