@@ -43,14 +43,21 @@ locals {
 # -- every function --------------------------------------------------------------------
 
 # Firestore read/write: the run document and its step marks (claims, fan-in
-# transactions), and the summary cache. Firestore has no narrower grant than
-# the project's databases.
+# transactions), and the summary cache. Firestore IAM stops at the database:
+# the condition keeps each function to this deployment's database; collections
+# cannot be scoped (docs/deploy.md "What cannot be scoped").
 resource "google_project_iam_member" "firestore_user" {
   for_each = module.chain.functions
 
   project = var.project_id
   role    = "roles/datastore.user"
   member  = google_service_account.fn[each.key].member
+
+  condition {
+    title       = "lead-recovery-database-only"
+    description = "Only the Firestore database of this deployment (var.firestore_database)."
+    expression  = "resource.name == \"projects/${var.project_id}/databases/${var.firestore_database}\" || resource.name.startsWith(\"projects/${var.project_id}/databases/${var.firestore_database}/\")"
+  }
 }
 
 # Read, write and overwrite objects in the data bucket only (retried steps
@@ -95,7 +102,8 @@ resource "google_project_iam_member" "bigquery_job_user" {
   member  = google_service_account.fn[each.key].member
 }
 
-# Read the tables the recipes' SQL reads: the listed datasets only...
+# Read the tables the recipes' SQL reads: the listed datasets only (var.bigquery_datasets
+# is required; there is no project-wide fallback).
 resource "google_bigquery_dataset_iam_member" "data_viewer" {
   for_each = local.dataset_grants
 
@@ -103,15 +111,6 @@ resource "google_bigquery_dataset_iam_member" "data_viewer" {
   dataset_id = each.value.dataset
   role       = "roles/bigquery.dataViewer"
   member     = google_service_account.fn[each.value.function].member
-}
-
-# ...or, while bigquery_datasets is empty, every dataset of the data project.
-resource "google_project_iam_member" "bigquery_data_viewer" {
-  for_each = length(var.bigquery_datasets) == 0 ? local.warehouse_functions : {}
-
-  project = local.bigquery_data_project
-  role    = "roles/bigquery.dataViewer"
-  member  = google_service_account.fn[each.key].member
 }
 
 # -- the staging dataset: one scan per run (bigquery.tf) --------------------------------

@@ -331,13 +331,12 @@ variable "bigquery_data_project" {
 }
 
 variable "bigquery_datasets" {
-  description = "Datasets (in bigquery_data_project) the recipes read. Empty grants read on the whole data project instead; list them for least privilege."
+  description = "Datasets (in bigquery_data_project) the recipes' SQL reads, e.g. [\"crm\"]: the fetch functions get bigquery.dataViewer on these only. Required: there is no project-wide fallback."
   type        = list(string)
-  default     = []
 
   validation {
-    condition     = alltrue([for d in var.bigquery_datasets : can(regex("^[A-Za-z0-9_]{1,1024}$", d))])
-    error_message = "bigquery_datasets must be dataset ids (letters, digits, underscores)."
+    condition     = length(var.bigquery_datasets) > 0 && alltrue([for d in var.bigquery_datasets : can(regex("^[A-Za-z0-9_]+$", d)) && length(d) <= 1024])
+    error_message = "bigquery_datasets must list one or more dataset ids (letters, digits, underscores) that the recipes read, e.g. [\"crm\"]."
   }
 }
 
@@ -347,7 +346,7 @@ variable "bigquery_staging_dataset" {
   default     = "lead_recovery_staging"
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_]{1,1024}$", var.bigquery_staging_dataset))
+    condition     = can(regex("^[A-Za-z0-9_]+$", var.bigquery_staging_dataset)) && length(var.bigquery_staging_dataset) <= 1024
     error_message = "bigquery_staging_dataset must be a dataset id (letters, digits, underscores)."
   }
 }
@@ -488,7 +487,7 @@ variable "results_dataset" {
   default     = "lead_recovery_results"
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_]{1,1024}$", var.results_dataset))
+    condition     = can(regex("^[A-Za-z0-9_]+$", var.results_dataset)) && length(var.results_dataset) <= 1024
     error_message = "results_dataset must be a dataset id (letters, digits, underscores)."
   }
 }
