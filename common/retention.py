@@ -9,6 +9,7 @@ lifecycle rule for every kind) all derive from it, so they cannot drift.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import Field, create_model
@@ -133,6 +134,27 @@ RetentionSettings = create_model(  # type: ignore[call-overload]
         for kind in KINDS
     },
 )
+
+
+def retention_days(kind: str) -> int:
+    """Days ``kind`` is kept: ``LR_RETENTION_<KIND>_DAYS``, else the table's default (0 = forever).
+
+    Raises:
+        KeyError: ``kind`` is not in `KINDS`.
+    """
+    if kind not in {k.name for k in KINDS}:
+        raise KeyError(f"retention kind {kind!r}: expected one of {[k.name for k in KINDS]}")
+    return int(getattr(RetentionSettings(), f"{kind}_days"))
+
+
+def expires_at(days: int, now: datetime | None = None) -> datetime | None:
+    """The `TTL_FIELD` value of a document written at ``now``: ``now + days`` (UTC).
+
+    None when ``days`` is 0: the document is kept forever, so the field is not written.
+    """
+    if days <= 0:
+        return None
+    return (now or datetime.now(UTC)) + timedelta(days=days)
 
 
 def markdown_table() -> str:

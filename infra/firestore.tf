@@ -18,16 +18,34 @@ resource "google_firestore_database" "state" {
 }
 
 # Retention (common/retention.py KINDS, docs/privacy.md "Retention"): a TTL
-# policy per collection (group) deletes a document once its `expires_at` has
+# policy per collection group deletes a document once its `expires_at` has
 # passed (typically within a day). The Firestore adapters of the call store,
-# state store and rate budget must write expires_at = written at + the kind's
-# days (docs/privacy.md says which do); a document without it is kept.
+# state store and rate budget write expires_at = last write + the kind's days,
+# read from the settings in retention_env below (given to every
+# function: each writes run documents and step marks). A document without the
+# field is kept.
 locals {
   retention_ttl_collections = {
     calls            = "calls"
     lead_outcomes    = "lead_outcomes"
     runs             = "runs"
     llm_rate_buckets = "llm_rate_buckets"
+  }
+
+  # A run's step marks and fan-in documents live in subcollections of
+  # runs/{run_id}, named without the prefix (FirestoreStateStore). Deleting the
+  # run document leaves them, so they carry expires_at and have policies of
+  # their own (collection groups: every runs/*/steps of the database).
+  retention_ttl_run_subcollections = {
+    steps = "steps"
+    fanin = "fanin"
+  }
+
+  retention_env = {
+    LR_RETENTION_CALLS_DAYS           = tostring(var.call_retention_days)
+    LR_RETENTION_LEAD_OUTCOMES_DAYS   = tostring(var.lead_outcome_retention_days)
+    LR_RETENTION_RUNS_DAYS            = tostring(var.run_retention_days)
+    LR_RETENTION_LLM_RATE_BUDGET_DAYS = tostring(var.rate_budget_retention_days)
   }
 }
 
@@ -40,6 +58,21 @@ resource "google_firestore_field" "retention_ttl" {
   field      = "expires_at"
 
   ttl_config {}
+  # No single-field index: nothing queries expires_at here, and an index on a
+  # timestamp every write moves forward caps the collection's write rate.
+  index_config {}
+}
+
+resource "google_firestore_field" "retention_ttl_run_subcollections" {
+  for_each = local.retention_ttl_run_subcollections
+
+  project    = var.project_id
+  database   = local.firestore_database
+  collection = each.value
+  field      = "expires_at"
+
+  ttl_config {}
+  index_config {}
 }
 
 # The summary cache expires by a TTL policy on `expires_at` (set by

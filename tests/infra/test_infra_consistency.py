@@ -21,6 +21,7 @@ from pydantic import SecretStr
 
 from common import chain
 from common.recipe import list_recipes, load_recipe
+from common.retention import KINDS
 from common.settings import Settings
 from tests.infra.infra_support import INFRA, REPO, Config, blocks, fmt_check, resource_comments
 
@@ -58,7 +59,8 @@ def _env_name(field: str) -> str:
 
 
 def _settings_env() -> set[str]:
-    return {_env_name(name) for name in Settings.model_fields}
+    # LR_RETENTION_<KIND>_DAYS are RetentionSettings' (common/retention.py).
+    return {_env_name(name) for name in Settings.model_fields} | {k.env for k in KINDS}
 
 
 def _secret_settings() -> set[str]:
@@ -445,8 +447,9 @@ def test_batches_poll_job_calls_the_poll_batches_function(
     grant = infra.resource("google_storage_bucket_iam_member", "vertex_batch_objects")
     assert grant["bucket"] == "${google_storage_bucket.data.name}"
     assert grant["member"] == "${local.vertex_agent}"
-    assert 'google_project_service_identity.agent["aiplatform.googleapis.com"]' in (
-        infra.locals["vertex_agent"]
+    assert (
+        'google_project_service_identity.agent["aiplatform.googleapis.com"]'
+        in (infra.locals["vertex_agent"])
     )
 
 

@@ -6,6 +6,7 @@ rendered from the same list, so code, docs and infra cannot drift.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,34 @@ def test_the_documented_table_is_the_code_table() -> None:
     text = (REPO / "docs/privacy.md").read_text(encoding="utf-8")
     assert "## Retention" in text
     assert markdown_table() in text
+
+
+FIRESTORE_KINDS = [k for k in KINDS if k.enforcement == "firestore_ttl"]
+
+
+@pytest.mark.parametrize("kind", FIRESTORE_KINDS, ids=lambda k: k.name)
+def test_firestore_retention_days_reach_every_function(config: Config, kind: RetentionKind) -> None:
+    """The adapters write expires_at = now + LR_RETENTION_<KIND>_DAYS: Terraform sets it from
+    the same variable as the TTL policy, for every function (each writes run documents)."""
+    env = config.locals["retention_env"]
+    assert kind.env in env, f"{kind.env} is not in local.retention_env"
+    assert env[kind.env] == f"${{tostring(var.{kind.terraform_variable})}}"
+    locals_tf = (REPO / "infra/locals.tf").read_text(encoding="utf-8")
+    function_env = locals_tf[locals_tf.index("function_env = {") :]
+    assert "local.retention_env," in function_env[: function_env.index("push_functions")]
+    service = blocks(config.resource("google_cloudfunctions2_function", "fn"), "service_config")
+    assert service[0]["environment_variables"] == "${local.function_env[each.key]}"
+
+
+def test_run_subcollections_have_their_own_ttl_policy(config: Config) -> None:
+    """Firestore deletes no subcollection with its parent: every subcollection the state
+    store writes under runs/{run_id} has a TTL policy on its (unprefixed) collection group."""
+    source = (REPO / "common/adapters/gcp/firestore_state.py").read_text(encoding="utf-8")
+    subcollections = set(re.findall(r'\.collection\("([a-z_]+)"\)', source))
+    assert subcollections >= {"steps", "fanin"}
+    covered = set()
+    for body in config.of_type("google_firestore_field").values():
+        if body["field"] == TTL_FIELD and "ttl_config" in body:
+            if "firestore_collection_prefix" not in str(body["collection"]):
+                covered |= _collections(config, body)
+    assert subcollections <= covered, f"no TTL policy on {sorted(subcollections - covered)}"

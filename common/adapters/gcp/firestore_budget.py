@@ -14,6 +14,8 @@ woke up together would queue on the lock (the emulator aborts a waiter after
 2 s). A lost race surfaces as `TransientError`, like unavailability, and the
 one retry policy of `common.llm.budget` reads again. An ambiguous failure
 (the write may have landed) can only lose tokens, never grant them twice.
+Every write sets ``expires_at`` = now + ``LR_RETENTION_LLM_RATE_BUDGET_DAYS``:
+the TTL policy deletes buckets of keys no longer used.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from common.adapters.gcp._errors import is_transient
 from common.adapters.gcp._firestore import FirestoreAdapter
 from common.errors import TransientError
 from common.ports.ratebudget import BucketSpec, BucketState, Grant, take
+from common.retention import TTL_FIELD, expires_at
+from common.retention import retention_days as _days
 
 COLLECTION = "llm_rate_buckets"
 
@@ -50,7 +54,20 @@ class FirestoreRateBudgetStore(FirestoreAdapter):
         prefix: Prepended to the collection name.
         client: A ready client (tests); by default one is built and honours
             ``FIRESTORE_EMULATOR_HOST``.
+        retention_days: Days a bucket is kept after its last lease (0: forever);
+            default ``LR_RETENTION_LLM_RATE_BUDGET_DAYS``.
     """
+
+    def __init__(
+        self,
+        project: str,
+        database: str = "(default)",
+        prefix: str = "",
+        client: firestore.Client | None = None,
+        retention_days: int | None = None,
+    ) -> None:
+        super().__init__(project, database, prefix, client)
+        self.retention_days = _days("llm_rate_budget") if retention_days is None else retention_days
 
     def _ref(self, bucket_id: str) -> firestore.DocumentReference:
         return self.client.collection(f"{self.prefix}{COLLECTION}").document(bucket_id)
@@ -74,6 +91,8 @@ class FirestoreRateBudgetStore(FirestoreAdapter):
                 "rate_per_s": spec.rate_per_s,
                 "capacity": spec.capacity,
             }
+            if (when := expires_at(self.retention_days)) is not None:
+                data[TTL_FIELD] = when
             if snapshot.exists:
                 option = self.client.write_option(last_update_time=snapshot.update_time)
                 ref.update(

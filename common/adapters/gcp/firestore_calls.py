@@ -25,6 +25,12 @@ contended transactional read). Documents are stored
 JSON-shaped (ISO 8601 strings, not timestamps), so ``next_attempt_at`` sorts
 and compares as text: a dialer finds due leads with
 ``where("next_attempt_at", "<=", now.isoformat())`` (single-field index).
+
+Retention: every write of a call or lead outcome also sets ``expires_at`` (a
+timestamp, the one field not JSON-shaped) to now + ``LR_RETENTION_CALLS_DAYS``
+or ``LR_RETENTION_LEAD_OUTCOMES_DAYS``; the TTL policies of infra/firestore.tf
+delete a document that long after its last write. Reads leave it out, so the
+documents are those of `SQLiteCallStore`.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -53,6 +60,7 @@ from common.calls.state import apply_event, has_calls, resolve_lead
 from common.calls.transcripts import message_rows
 from common.errors import TransientError
 from common.ports.callstore import CallEvent, RecordResult
+from common.retention import TTL_FIELD, expires_at, retention_days
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +75,11 @@ _RETRIED = (
 """Failures of one RPC worth another try at once (then 503: the provider retries)."""
 _BACKOFF_BASE_S = 0.01
 _FIRST_STATUSES = frozenset({"scheduled", "queued"})
-_NOT_CACHED = frozenset({"messages", "transcript", "structured_data", "structured_outputs"})
-"""Call fields `apply_event` never reads: left out of the versions kept in memory."""
+_NOT_CACHED = frozenset(
+    {"messages", "transcript", "structured_data", "structured_outputs", TTL_FIELD}
+)
+"""Call fields `apply_event` never reads: left out of the versions kept in memory
+(``expires_at`` too: a timestamp, not JSON, and rewritten by every write)."""
 _APPEND_ONLY = frozenset({"events", "history"})
 """Lists `apply_event` only appends to: written as ArrayUnion of the new items."""
 _ABSENT = object()
@@ -85,6 +96,13 @@ class _Version:
 _BATCH = 500  # writes per batch commit (Firestore's limit)
 _GET_ALL_CHUNK = 300
 _IN_CHUNK = 30  # Firestore's limit of values in one `in` filter
+
+
+def _public(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The document as callers read it: without the TTL field (SQLite has none)."""
+    if doc is not None:
+        doc.pop(TTL_FIELD, None)
+    return doc
 
 
 def _chunks(keys: Sequence[str], size: int) -> Iterator[list[str]]:
@@ -106,6 +124,10 @@ class FirestoreCallStore(FirestoreAdapter):
         cache_size: Documents whose last version this instance remembers (0: none).
         wire: The raw channel `record` reads and commits through (tests); by
             default one is built on first use for ``project``/``database``.
+        call_retention_days: Days a call is kept after its last write (0: forever);
+            default ``LR_RETENTION_CALLS_DAYS``.
+        lead_retention_days: Days a lead outcome is kept after its last write (0:
+            forever); default ``LR_RETENTION_LEAD_OUTCOMES_DAYS``.
     """
 
     def __init__(
@@ -117,8 +139,16 @@ class FirestoreCallStore(FirestoreAdapter):
         client: firestore.Client | None = None,
         cache_size: int = 10_000,
         wire: FirestoreWire | None = None,
+        call_retention_days: int | None = None,
+        lead_retention_days: int | None = None,
     ) -> None:
         super().__init__(project, database, prefix, client)
+        self.call_retention_days = (
+            retention_days("calls") if call_retention_days is None else call_retention_days
+        )
+        self.lead_retention_days = (
+            retention_days("lead_outcomes") if lead_retention_days is None else lead_retention_days
+        )
         self.policy = policy or RetryPolicy()
         self._wire = wire
         self.cache_size = cache_size
@@ -240,15 +270,26 @@ class FirestoreCallStore(FirestoreAdapter):
             lead_v = None
         applied = apply_event(call, lead_v.doc if lead_v else None, event, self.policy)
         assert applied.call is not None
-        writes = [(call_path, call_v, jsonish(applied.call))]
+        now = datetime.now(UTC)
+        writes = [(call_path, call_v, self._expiring(applied.call, self.call_retention_days, now))]
         if applied.lead is not None and lead_path is not None and lead_v is not None:
-            writes.append((lead_path, lead_v, jsonish(applied.lead)))
+            lead = self._expiring(applied.lead, self.lead_retention_days, now)
+            writes.append((lead_path, lead_v, lead))
         # Atomic: both documents or neither.
         times = self.wire.commit([self._write(path, old, data) for path, old, data in writes])
         for (path, _, data), update_time in zip(writes, times, strict=True):
             kept = {k: v for k, v in data.items() if k not in _NOT_CACHED}
             self._remember(path, _Version(kept, update_time))
         return applied.result
+
+    @staticmethod
+    def _expiring(doc: dict[str, Any], days: int, now: datetime) -> dict[str, Any]:
+        """``doc`` JSON-shaped, with the TTL field of a write at ``now`` (none when kept forever)."""
+        data = jsonish(doc)
+        data.pop(TTL_FIELD, None)  # a read version's (a string once JSON-shaped)
+        if (when := expires_at(days, now)) is not None:
+            data[TTL_FIELD] = when
+        return data
 
     @_mapped
     def record(self, event: CallEvent) -> RecordResult:
@@ -287,13 +328,13 @@ class FirestoreCallStore(FirestoreAdapter):
     @_mapped
     def get_call(self, call_id: str) -> dict[str, Any] | None:
         """The call document, or None."""
-        return self._calls().document(call_id).get().to_dict()
+        return _public(self._calls().document(call_id).get().to_dict())
 
     @_mapped
     def list_calls(self) -> list[dict[str, Any]]:
         """Every call document, by call id."""
         snapshots = sorted(self._calls().stream(), key=lambda s: s.id)
-        return [s.to_dict() or {} for s in snapshots]
+        return [_public(s.to_dict()) or {} for s in snapshots]
 
     @_mapped
     def lead_outcomes(self, lead_keys: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
@@ -304,7 +345,7 @@ class FirestoreCallStore(FirestoreAdapter):
             snapshots = []
             for chunk in _chunks(lead_keys, _GET_ALL_CHUNK):
                 snapshots += self.client.get_all([self._leads().document(k) for k in chunk])
-        docs = {s.id: s.to_dict() or {} for s in snapshots if s.exists}
+        docs = {s.id: _public(s.to_dict()) or {} for s in snapshots if s.exists}
         return {key: doc for key, doc in docs.items() if has_calls(doc)}
 
     @_mapped
@@ -315,14 +356,14 @@ class FirestoreCallStore(FirestoreAdapter):
         an older one re-reads it at its next commit and plans with this context.
         """
         items = list(contexts.items())
+        when = expires_at(self.lead_retention_days)
         for start in range(0, len(items), _BATCH):
             batch = self.client.batch()
             for key, context in items[start : start + _BATCH]:
-                batch.set(
-                    self._leads().document(key),
-                    {"lead_key": key, "context": jsonish(dict(context))},
-                    merge=["lead_key", "context"],
-                )
+                data: dict[str, Any] = {"lead_key": key, "context": jsonish(dict(context))}
+                if when is not None:
+                    data[TTL_FIELD] = when
+                batch.set(self._leads().document(key), data, merge=list(data))
             batch.commit()
 
     @_mapped

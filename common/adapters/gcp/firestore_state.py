@@ -12,6 +12,12 @@ claims change inside transactions. Nothing a shard does writes the run
 document: a failure lives on the step's mark, and the fan-in counts shards in
 a tree of counters (see `complete_shard`), so 2,000 shards finishing at once
 contend on no single document.
+
+Retention: the run document, its step marks and its fan-in documents each
+carry ``expires_at`` (a timestamp) = time of their last write +
+``LR_RETENTION_RUNS_DAYS``. Firestore deletes no subcollection with its parent,
+so infra/firestore.tf has a TTL policy on the ``runs`` collection and on the
+``steps`` and ``fanin`` collection groups. Reads leave the field out.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from common.adapters.gcp._errors import is_transient
 from common.adapters.gcp._firestore import FirestoreAdapter
 from common.errors import TransientError
 from common.ports.statestore import StepKey, StepStatus, fan_in_group_size, fan_in_groups
+from common.retention import TTL_FIELD, expires_at, retention_days
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,6 +78,7 @@ def _public(doc: dict[str, Any] | None) -> dict[str, Any] | None:
     if doc is None:
         return None
     doc.pop(CREATED_AT, None)
+    doc.pop(TTL_FIELD, None)
     return doc
 
 
@@ -108,7 +116,27 @@ class FirestoreStateStore(FirestoreAdapter):
         prefix: Prepended to the top-level collection name.
         client: A ready client (tests); by default one is built and honours
             ``FIRESTORE_EMULATOR_HOST``.
+        run_retention_days: Days a run (document, step marks, fan-in) is kept after
+            its last write (0: forever); default ``LR_RETENTION_RUNS_DAYS``.
     """
+
+    def __init__(
+        self,
+        project: str,
+        database: str = "(default)",
+        prefix: str = "",
+        client: firestore.Client | None = None,
+        run_retention_days: int | None = None,
+    ) -> None:
+        super().__init__(project, database, prefix, client)
+        self.run_retention_days = (
+            retention_days("runs") if run_retention_days is None else run_retention_days
+        )
+
+    def _ttl(self, now: datetime | None = None) -> dict[str, Any]:
+        """The TTL field of a write at ``now`` (empty when runs are kept forever)."""
+        when = expires_at(self.run_retention_days, now)
+        return {} if when is None else {TTL_FIELD: when}
 
     def _runs(self) -> firestore.CollectionReference:
         return self.client.collection(f"{self.prefix}runs")
@@ -142,7 +170,9 @@ class FirestoreStateStore(FirestoreAdapter):
     def create_run(self, run_id: str, doc: dict[str, Any]) -> bool:
         """Create the run document unless it exists (``create`` fails on an existing one)."""
         try:
-            self._run_ref(run_id).create({**jsonish(doc), CREATED_AT: firestore.SERVER_TIMESTAMP})
+            self._run_ref(run_id).create(
+                {**jsonish(doc), CREATED_AT: firestore.SERVER_TIMESTAMP, **self._ttl()}
+            )
         except gexc.AlreadyExists:
             return False
         return True
@@ -161,6 +191,7 @@ class FirestoreStateStore(FirestoreAdapter):
         # whereas SQLite replaces each top-level value; quoting keeps keys with
         # dots or dashes single fields.
         updates = {FieldPath(k).to_api_repr(): v for k, v in jsonish(fields).items()}
+        updates.update(self._ttl())
         try:
             self._run_ref(run_id).update(updates)
         except gexc.NotFound:
@@ -207,6 +238,7 @@ class FirestoreStateStore(FirestoreAdapter):
             if doc.get("status") == "running" and lease and datetime.fromisoformat(lease) > now:
                 return StepStatus.BUSY
             doc.update(
+                self._ttl(now),
                 step=key.step,
                 shard=key.shard,
                 status="running",
@@ -222,7 +254,7 @@ class FirestoreStateStore(FirestoreAdapter):
     def _step_fields(self, key: StepKey, fields: dict[str, Any]) -> dict[str, Any]:
         # `step`/`shard` are (re)written so a mark created by finish/fail alone
         # has them, as SQLite's does; they never change for a given doc id.
-        return {"step": key.step, "shard": key.shard, **jsonish(fields)}
+        return {"step": key.step, "shard": key.shard, **jsonish(fields), **self._ttl()}
 
     @_mapped
     def finish_step(self, key: StepKey, result: dict[str, Any]) -> None:
@@ -274,7 +306,7 @@ class FirestoreStateStore(FirestoreAdapter):
         query: Any = self._run_ref(run_id).collection("steps")
         if status is not None:
             query = query.where(filter=FieldFilter("status", "==", status))
-        return [s.to_dict() or {} for s in sorted(query.stream(), key=lambda s: s.id)]
+        return [_public(s.to_dict()) or {} for s in sorted(query.stream(), key=lambda s: s.id)]
 
     # ---- fan-in ---------------------------------------------------------------------
     def _fanin(self, run_id: str) -> firestore.CollectionReference:
@@ -292,9 +324,10 @@ class FirestoreStateStore(FirestoreAdapter):
         so nothing is counted twice. The increment is a server-side transform,
         not a read-modify-write, so concurrent shards do not abort each other.
         """
+        ttl = self._ttl()
         batch = self.client.batch()
-        batch.create(marker, fields)
-        batch.set(counter, {"count": firestore.Increment(1)}, merge=True)
+        batch.create(marker, {**fields, **ttl})
+        batch.set(counter, {"count": firestore.Increment(1), **ttl}, merge=True)
         try:
             results = batch.commit()
         except gexc.AlreadyExists:
