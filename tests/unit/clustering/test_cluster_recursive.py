@@ -164,3 +164,31 @@ def test_unknown_components_fail_with_the_valid_names() -> None:
     bad = _config().clusterer.model_copy(update={"kind": "kmeans"})
     with pytest.raises(ConfigError, match="hdbscan"):
         clusterer(bad)
+
+
+@pytest.fixture(scope="module")
+def big():
+    """Larger than the fit sample below: every level is fitted on a sample."""
+    return blobs(seed=5, sizes=(1_200, 900, 600), sub_of_first=1)
+
+
+def test_a_sampled_fit_labels_every_text_and_finds_the_topics(big) -> None:
+    vectors, top, _ = big
+    config = _config(clusterer={"min_cluster_size": 15, "fit_sample": 300}, recursive_depth=1)
+    tree = _fit(vectors, config)
+    level = tree.level(1)
+    assert len(level) == len(vectors)
+    assert [x for x in sorted_labels(level) if not is_noise(x)] == ["root.0", "root.1", "root.2"]
+    assert _purity(level, top) > 0.95
+
+
+def test_a_sampled_fit_gives_the_same_labels_every_run(big) -> None:
+    vectors, _, _ = big
+    config = _config(clusterer={"min_cluster_size": 15, "fit_sample": 300})
+    first = _fit(vectors, config)
+    again = _fit(vectors.copy(), config)
+    assert first.leaf == again.leaf
+    other = _fit(
+        vectors, _config(clusterer={"min_cluster_size": 15, "fit_sample": 300}, random_state=8)
+    )
+    assert len(other.leaf) == len(first.leaf)  # another seed draws another sample, still labels all
