@@ -308,6 +308,13 @@ TAGS_COLUMN = "tags"
 """Column added when the recipe lists tags."""
 
 
+TOPIC_COLUMN = "topic"
+"""Column added when the recipe lists topics (the guided topic, empty for new themes)."""
+TOPIC_SCORE_COLUMN = "topic_score"
+"""The cosine similarity of the text's small cluster to its topic."""
+
+
 def produced_columns(config: ClusteringConfig) -> tuple[str, ...]:
     """The analysis columns a recipe with this clustering section gets."""
-    return OUTPUT_COLUMNS + ((TAGS_COLUMN,) if config.tags else ())
+    topics = (TOPIC_COLUMN, TOPIC_SCORE_COLUMN) if config.topics else ()
+    return OUTPUT_COLUMNS + ((TAGS_COLUMN,) if config.tags else ()) + topics

@@ -21,7 +21,12 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from common.clustering.config import TAGS_COLUMN, ClusteringConfig
+from common.clustering.config import (
+    TAGS_COLUMN,
+    TOPIC_COLUMN,
+    TOPIC_SCORE_COLUMN,
+    ClusteringConfig,
+)
 from common.clustering.pipeline import ClusterRun
 from common.ports import BlobStore
 
@@ -46,6 +51,9 @@ def assignments_frame(run: ClusterRun) -> pl.DataFrame:
         columns[f"cluster_name_depth{d}"] = [names.get(label, "") for label in level]
     if run.tags is not None:
         columns[TAGS_COLUMN] = run.tags
+    if run.topics is not None and run.topic_scores is not None:
+        columns[TOPIC_COLUMN] = run.topics
+        columns[TOPIC_SCORE_COLUMN] = [f"{x:.4f}" for x in run.topic_scores]
     columns["text"] = run.texts
     return pl.DataFrame(columns, schema={k: pl.String for k in columns})
 

@@ -83,6 +83,9 @@ class ClusterRun:
     depth: int = 1
     clusters: list[ClusterSummary] = field(default_factory=list)
     tags: list[str] | None = None
+    topics: list[str] | None = None
+    """Each text's guided topic ("": none, a new theme), when the recipe lists topics."""
+    topic_scores: list[float] | None = None
     mode: Literal["fit", "assign"] = "fit"
     refit_reason: str | None = None
     stats: dict[str, Any] = field(default_factory=dict)
@@ -183,6 +186,11 @@ def run_clustering(
     if not prepared:
         run.stats["timings"] = timings
         return run
+
+    if config.topics:
+        started = time.perf_counter()
+        _guided_topics(run, config, embedder, cache, read_cache)
+        timings["topics_s"] = time.perf_counter() - started
 
     state, generation = load_state_versioned(blobs, recipe.name)
     reason = refit_reason(state, config, blobs, recipe.name, now=now, force=force_refit)
@@ -301,6 +309,48 @@ def run_clustering(
         extra={"fields": {"clustering": run.stats}},
     )
     return run
+
+
+def _guided_topics(
+    run: ClusterRun,
+    config: ClusteringConfig,
+    embedder: Embedder,
+    cache: SummaryCache | None,
+    read_cache: bool,
+) -> None:
+    """Each text's topic among ``config.topics`` and its score (`common.clustering.topics`)."""
+    from common.clustering.topics import assign_topics, topic_prototypes
+
+    def embed(texts: list[str]) -> np.ndarray:
+        vectors, _ = embed_texts(
+            texts,
+            embed=lambda batch: embedder.embed(batch),
+            provider=embedder.provider,
+            model=embedder.model,
+            dimensions=embedder.dimensions,
+            cache=cache,
+            ttl=timedelta(days=config.embedding.cache_ttl_days),
+            read_cache=read_cache,
+        )
+        return vectors
+
+    prototypes, owner = topic_prototypes(config.topics, embed)
+    found = assign_topics(
+        run.vectors,
+        prototypes,
+        owner,
+        n_topics=len(config.topics),
+        k=config.topic_clusters,
+        min_similarity=config.topic_min_similarity,
+        random_state=config.random_state,
+    )
+    run.topics = found.names(config.topics)
+    run.topic_scores = [float(x) for x in found.score]
+    sizes = {t.name: 0 for t in config.topics}
+    for name in run.topics:
+        if name:
+            sizes[name] += 1
+    run.stats["topics"] = {"sizes": sizes, "new_themes": run.topics.count("")}
 
 
 def _tags(

@@ -152,3 +152,25 @@ def test_texts_are_cleaned_and_cut_before_embedding(tmp_path: Path, max_chars: i
         embedding={"max_chars": max_chars},
     )
     assert run.texts == ["many spaces and ", "short"]
+
+
+def test_listed_topics_label_the_texts_and_the_rest_are_new_themes(tmp_path: Path) -> None:
+    keys, texts = _texts()
+    topics = [
+        {"name": "Price", "description": "interest rate", "examples": ["rate is expensive"]},
+        {"name": "Documents", "description": "documents", "examples": ["upload my ID documents"]},
+    ]
+    run, _, blobs, _ = _run(
+        tmp_path, keys, texts, topics=topics, topic_clusters=9, topic_min_similarity=0.3
+    )
+    rows = _csv(blobs, "cluster_assignments.csv")
+    assert {"topic", "topic_score"} <= set(rows[0])
+    by_theme = {
+        theme: [r["topic"] for r in rows if r["lead_key"].startswith(theme)] for theme in THEMES
+    }
+    assert by_theme["price"].count("Price") / len(by_theme["price"]) > 0.6
+    assert by_theme["documents"].count("Documents") / len(by_theme["documents"]) > 0.6
+    # No topic describes the agent texts: they stay unassigned (new themes).
+    assert by_theme["agent"].count("") / len(by_theme["agent"]) > 0.6
+    assert run.stats["topics"]["new_themes"] == sum(1 for r in rows if not r["topic"])
+    assert all(-1.0 <= float(r["topic_score"]) <= 1.0 for r in rows)
