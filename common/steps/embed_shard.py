@@ -33,6 +33,7 @@ def embed_shard_texts(ctx: StepContext, recipe: Recipe, message: ShardMessage) -
     from common.clustering.embedders import build_embedder
     from common.clustering.pipeline import prepare_texts
     from common.clustering.texts import build_texts
+    from common.clustering.topics import topic_texts
     from common.processors.base import normalize_messages
     from common.steps.cluster import _masked_texts as masked_texts
     from common.steps.report import merge_shards
@@ -53,9 +54,11 @@ def embed_shard_texts(ctx: StepContext, recipe: Recipe, message: ShardMessage) -
     prepared = prepare_texts(texts["text"].to_list(), config.embedding.max_chars)
     if not prepared:
         return {"unique": 0, "embedded": 0, "cache_hits": 0}
-    # The tags' categories are embedded with the same model by the cluster step: cache
-    # them here too (a few texts, cached after the first shard), so it makes no call.
+    # The tags' categories and the topics' descriptions and examples are embedded with the
+    # same model by the cluster step: cache them here too (a few texts, cached after the
+    # first shard), so it makes no call.
     prepared += list(config.tags) if config.tag_with == "embedding" else []
+    prepared += [text for topic in config.topics for text in topic_texts(topic)]
     embedder = build_embedder(config.embedding, ctx.settings)
     _, stats = embed_texts(
         prepared,
