@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from common.errors import PayloadError, TerminalError, TransientError
 from common.logging import configure_logging, log_context
+from common.observability import trace_context
 
 if TYPE_CHECKING:
     from common.steps.context import StepContext
@@ -154,17 +155,41 @@ def dead_letter(ctx: StepContext, step: str, payload: Any, err: TerminalError) -
     )
 
 
+def _event_trace(cloud_event: Any) -> trace_context.TraceContext | None:
+    """The run's trace from a Pub/Sub CloudEvent: the message's ``traceparent`` attribute
+    (set by the step that published it), else the CloudEvent's own ``traceparent``."""
+    data = getattr(cloud_event, "data", None)
+    if isinstance(data, bytes | str):
+        try:
+            data = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            data = None
+    found = trace_context.from_envelope(data) or trace_context.from_envelope(_raw_push_body())
+    if found is None and hasattr(cloud_event, "get"):
+        found = trace_context.parse_traceparent(cloud_event.get(trace_context.TRACEPARENT))
+    return found
+
+
+def _request_trace(request: Any, body: Any = None) -> trace_context.TraceContext | None:
+    """The trace of an HTTP call: a pushed message's ``traceparent`` attribute first (it
+    belongs to the run), then the request's ``traceparent`` / ``X-Cloud-Trace-Context``."""
+    return trace_context.from_envelope(body) or trace_context.from_headers(
+        getattr(request, "headers", None)
+    )
+
+
+def _step_trace(found: trace_context.TraceContext | None) -> dict[str, str]:
+    """`log_context` arguments: the incoming trace (or a new one) and a new span for this step."""
+    trace_id = found.trace_id if found is not None else trace_context.new_trace_id()
+    return {"trace": trace_id, "span": trace_context.new_span_id()}
+
+
 def handle_cloud_event(step: str, cloud_event: Any, ctx: StepContext | None = None) -> None:
     """Run ``step`` for a Pub/Sub CloudEvent; terminal errors are acknowledged."""
     from common.steps.dispatch import deliver
 
     ctx = ctx or context()
-    trace = (
-        (cloud_event.get("traceparent") or "").split("-")[1:2]
-        if hasattr(cloud_event, "get")
-        else []
-    )
-    with log_context(trace=trace[0] if trace else None, step=step):
+    with log_context(**_step_trace(_event_trace(cloud_event)), step=step):
         payload: Any = None
         try:
             payload = cloud_event.data
@@ -220,7 +245,7 @@ def handle_start_http(
     ctx = ctx or context()
     body = request.get_json(silent=True)
     pushed = False
-    with log_context(step="fetch_leads"):
+    with log_context(**_step_trace(_request_trace(request, body)), step="fetch_leads"):
         try:
             if not isinstance(body, dict):
                 raise PayloadError(
@@ -261,7 +286,7 @@ def handle_analyze(request: Any) -> Any:
     """The summarize function's synchronous HTTP analysis (see `common.llm.http_api`)."""
     from common.llm.http_api import handle_analyze_http
 
-    with log_context(step="summarize_http"):
+    with log_context(**_step_trace(_request_trace(request)), step="summarize_http"):
         return handle_analyze_http(request, context())
 
 
@@ -281,7 +306,7 @@ def handle_sweep_http(
     if request.method != "POST":
         return json.dumps({"error": "use POST"}), 405, headers
     ctx = ctx or context()
-    with log_context(step="sweep"):
+    with log_context(**_step_trace(_request_trace(request)), step="sweep"):
         try:
             actions = sweep_runs(
                 ctx, older_than=timedelta(seconds=ctx.settings.sweep_grace_seconds)
@@ -307,7 +332,7 @@ def handle_poll_batches_http(
     if request.method != "POST":
         return json.dumps({"error": "use POST"}), 405, headers
     ctx = ctx or context()
-    with log_context(step="poll_batches"):
+    with log_context(**_step_trace(_request_trace(request)), step="poll_batches"):
         try:
             actions = poll_batches(ctx)
         except TransientError as err:

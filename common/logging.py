@@ -32,6 +32,7 @@ _labels: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
     "lr_labels", default=MappingProxyType({})
 )
 _trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("lr_trace", default=None)
+_span: contextvars.ContextVar[str | None] = contextvars.ContextVar("lr_span", default=None)
 
 PII_FIELDS = frozenset(
     {
@@ -101,17 +102,30 @@ _SEVERITY = {
 
 
 @contextlib.contextmanager
-def log_context(trace: str | None = None, **labels: Any) -> Iterator[None]:
-    """Add labels (and optionally a trace id) to every log line inside the block."""
+def log_context(trace: str | None = None, span: str | None = None, **labels: Any) -> Iterator[None]:
+    """Add labels (and optionally a trace id and a span id) to every log line inside the block.
+
+    ``trace`` is the 32-hex-digit trace id and ``span`` the 16-hex-digit span
+    id (`common.observability.trace_context`); the JSON lines carry them as
+    ``logging.googleapis.com/trace`` and ``logging.googleapis.com/spanId``.
+    """
     merged = {**_labels.get(), **{k: str(v) for k, v in labels.items() if v is not None}}
     token = _labels.set(merged)
     trace_token = _trace.set(trace) if trace else None
+    span_token = _span.set(span) if span else None
     try:
         yield
     finally:
         _labels.reset(token)
         if trace_token is not None:
             _trace.reset(trace_token)
+        if span_token is not None:
+            _span.reset(span_token)
+
+
+def current_trace() -> tuple[str | None, str | None]:
+    """The trace id and span id in effect (what the messages published now carry)."""
+    return _trace.get(), _span.get()
 
 
 def current_labels() -> dict[str, str]:
@@ -141,6 +155,9 @@ class JsonFormatter(logging.Formatter):
             entry["logging.googleapis.com/trace"] = (
                 f"projects/{project}/traces/{trace}" if project else trace
             )
+            span = _span.get()
+            if span:
+                entry["logging.googleapis.com/spanId"] = span
         fields = getattr(record, "fields", None)
         if isinstance(fields, Mapping):
             entry.update(redact_fields(fields))

@@ -9,6 +9,7 @@ from google.api_core import exceptions as gexc
 from pydantic import BaseModel
 
 from common.errors import TransientError
+from common.observability.trace_context import TRACEPARENT, current_traceparent
 
 if TYPE_CHECKING:
     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
@@ -18,6 +19,8 @@ _PUBLISH_TIMEOUT_S = 60.0
 # Copied into message attributes so subscriptions, dead-letter triage and logs
 # can see which run a message belongs to without decoding the body.
 _ATTRIBUTE_FIELDS = ("run_id", "recipe", "schema_version")
+# Also ``traceparent`` (W3C) when a step publishes inside its trace: see
+# common/observability/trace_context.py.
 
 
 class PubSubBus:
@@ -111,4 +114,7 @@ def _payload(message: BaseModel) -> tuple[bytes, dict[str, str]]:
         for name in _ATTRIBUTE_FIELDS
         if (value := getattr(message, name, None)) is not None
     }
+    # The run's trace, so the next step logs under the same trace (one trace per run).
+    if (parent := current_traceparent()) is not None:
+        attributes[TRACEPARENT] = parent
     return data, attributes
