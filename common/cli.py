@@ -146,6 +146,9 @@ main.add_command(eval_command)
 from common.privacy.cli import privacy_command  # noqa: E402
 
 main.add_command(privacy_command)
+from common.prune import prune_command  # noqa: E402
+
+main.add_command(prune_command)  # lead-recovery prune: local retention
 from common.results.cli import register as register_results  # noqa: E402
 
 register_results(main)  # lead-recovery leads show, results kpis|views
