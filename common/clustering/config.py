@@ -196,6 +196,14 @@ class ClusteringConfig(_Strict):
         description="Only clusters at least this large are split again "
         "(None: twice `min_cluster_size`).",
     )
+    recurse_min_silhouette: float | None = Field(
+        None,
+        ge=-1.0,
+        le=1.0,
+        description="A cluster's split is kept only when the silhouette of its sub-clusters "
+        "(on the fitted rows, reduced space, noise left out) reaches this; below it the "
+        "cluster stays a leaf. None: every split with two or more sub-clusters is kept.",
+    )
     random_state: int = Field(42, description="Seed: the same texts give the same clusters.")
     name_with_llm: bool = Field(
         False, description="Ask an LLM for each cluster's name and description."
@@ -295,6 +303,7 @@ class ClusteringConfig(_Strict):
             "clusterer": self.clusterer.model_dump(),
             "recursive_depth": self.recursive_depth,
             "split_floor": self.split_floor(),
+            "recurse_min_silhouette": self.recurse_min_silhouette,
             "random_state": self.random_state,
             "assign": [self.assign_radius_quantile, self.assign_radius_scale],
         }

@@ -123,6 +123,22 @@ def sample_rows(n: int, cap: int | None, *, seed: int, label: str) -> np.ndarray
     return np.sort(rng.choice(n, size=cap, replace=False))
 
 
+SILHOUETTE_ROWS = 2_000
+"""The silhouette of a split is computed on at most this many of its fitted rows."""
+
+
+def split_silhouette(reduced: np.ndarray, labels: np.ndarray, seed: int) -> float:
+    """Silhouette of the clustered rows (noise left out), on a seeded subsample."""
+    from sklearn.metrics import silhouette_score
+
+    kept = labels >= 0
+    if np.unique(labels[kept]).size < 2:
+        return -1.0
+    rows, found = reduced[kept], labels[kept]
+    size = min(SILHOUETTE_ROWS, rows.shape[0])
+    return float(silhouette_score(rows, found, sample_size=size, random_state=seed))
+
+
 def nearest_rows(points: np.ndarray, anchors: np.ndarray, chunk: int = 1_024) -> np.ndarray:
     """For each row of ``points``, the position of its nearest row of ``anchors`` (euclidean)."""
     anchors = np.asarray(anchors, dtype=np.float32)
@@ -161,7 +177,7 @@ def _fit_hierarchy(
     n = vectors.shape[0]
     leaf = [f"{ROOT}.{NOISE}"] * n
     nodes: list[ClusterNode] = []
-    timings = {"reduce_s": 0.0, "cluster_s": 0.0}
+    timings = {"reduce_s": 0.0, "cluster_s": 0.0, "silhouette_checks": 0, "splits_rejected": 0}
     floor = config.split_floor()
 
     def split(members: np.ndarray, label: str, depth: int) -> None:
@@ -189,6 +205,14 @@ def _fit_hierarchy(
         found = [k for k in np.unique(labels) if k >= 0]
         if depth > 1 and len(found) < 2:
             return  # no real split: the parent stays a leaf
+        if depth > 1 and config.recurse_min_silhouette is not None:
+            fitted = np.arange(members.size) if sample is None else sample
+            score = split_silhouette(reduced[fitted], labels[fitted], config.random_state)
+            timings["silhouette_checks"] += 1
+            if score < config.recurse_min_silhouette:
+                timings["splits_rejected"] += 1
+                log.debug("%s: split rejected (silhouette %.3f)", label, score)
+                return  # the sub-clusters are no more coherent than the cluster: a leaf
         # Number clusters by size (largest first), ties by their first text: stable labels.
         groups = [members[labels == k] for k in found]
         groups.sort(key=lambda g: (-g.size, int(g[0])))

@@ -192,3 +192,13 @@ def test_a_sampled_fit_gives_the_same_labels_every_run(big) -> None:
         vectors, _config(clusterer={"min_cluster_size": 15, "fit_sample": 300}, random_state=8)
     )
     assert len(other.leaf) == len(first.leaf)  # another seed draws another sample, still labels all
+
+
+def test_a_split_less_coherent_than_the_floor_is_not_kept(data) -> None:
+    vectors, _, _ = data
+    loose = _fit(vectors, _config(recurse_min_silhouette=-1.0))
+    assert any(n.depth == 2 for n in loose.nodes)  # the two sub-topics split
+    strict = _fit(vectors, _config(recurse_min_silhouette=0.99))
+    assert not any(n.depth == 2 for n in strict.nodes)  # no split is that coherent
+    assert strict.timings["splits_rejected"] >= 1
+    assert strict.level(1) == loose.level(1)  # the top level is unchanged
