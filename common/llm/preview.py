@@ -93,7 +93,16 @@ def read_conversations(
             expected="columns " + ", ".join(MESSAGE_SCHEMA),
             found=messages.columns,
         )
-    return messages
+    # The same contract as fetch-conversations, so the preview sees what a run would.
+    from common.processors.base import conform_messages
+
+    conformed, _ = conform_messages(
+        messages.select(list(MESSAGE_SCHEMA)),
+        where=where,
+        sender_map=recipe.meta.sender_map,
+        sent_at_timezone=recipe.meta.sent_at_timezone,
+    )
+    return conformed
 
 
 def request_tokens(request: Any) -> int:
