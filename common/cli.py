@@ -123,19 +123,49 @@ def _as_of(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
     return parsed
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+VERBOSE_FLAGS = ("-v", "--verbose")
+
+
+class _Main(click.Group):
+    """The top-level group: ``-v``/``--verbose`` is accepted anywhere before ``--``
+    (``lead-recovery runs list -v`` as well as ``lead-recovery -v runs list``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        cut = args.index("--") if "--" in args else len(args)
+        verbose = [a for a in args[:cut] if a in VERBOSE_FLAGS]
+        if verbose:
+            args = ["--verbose", *[a for a in args[:cut] if a not in VERBOSE_FLAGS], *args[cut:]]
+        return super().parse_args(ctx, args)
+
+
+def no_color() -> bool:
+    """NO_COLOR (https://no-color.org) set to anything but empty: no ANSI colours at all."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+@click.group(
+    cls=_Main,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="lead-recovery")
 @click.option(
-    "--verbose", "-v", is_flag=True, help="Log every step (INFO); default: warnings only."
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Log every step (INFO); default: warnings only. Also accepted after the subcommand.",
 )
-def main(verbose: bool) -> None:
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """Lead Recovery: find leads who showed interest and stalled, and say why.
 
     Settings come from LR_* environment variables or a .env file (LR_BACKEND,
-    LR_PROJECT, LR_BUCKET, LR_RECIPES_DIR, ...); see the README.
+    LR_PROJECT, LR_BUCKET, LR_RECIPES_DIR, ...); see the README. NO_COLOR=1
+    turns colours off.
     """
     from common.logging import configure_logging
 
+    if no_color():
+        ctx.color = False  # every echo/secho below this context strips ANSI codes
     level = "INFO" if verbose else os.environ.get("LR_LOG_LEVEL", "WARNING")
     configure_logging(level, os.environ.get("LR_LOG_FORMAT", "text"))
 
@@ -501,8 +531,9 @@ def runs() -> None:
 @click.option("--backend", type=click.Choice(["local", "gcp"]), help="Override LR_BACKEND.")
 @click.option("--recipe", help="Only this recipe's runs.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of the run documents.")
 @_friendly
-def runs_list(backend: str | None, recipe: str | None, limit: int) -> None:
+def runs_list(backend: str | None, recipe: str | None, limit: int, as_json: bool) -> None:
     """Newest runs first: id, status, leads, rows, ignored, failed shards."""
     from common.backends import build_backends
 
@@ -512,6 +543,9 @@ def runs_list(backend: str | None, recipe: str | None, limit: int) -> None:
         f"listing runs ({settings.backend} backend)",
         lambda: list(build_backends(settings).state.list_runs(recipe, limit)),
     )
+    if as_json:
+        click.echo(_json(runs_found))
+        return
     for run in runs_found:
         failed = len(run.get("failed_shards") or [])
         click.echo(
@@ -524,9 +558,12 @@ def runs_list(backend: str | None, recipe: str | None, limit: int) -> None:
 @runs.command("show")
 @click.argument("run_id")
 @click.option("--backend", type=click.Choice(["local", "gcp"]), help="Override LR_BACKEND.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object: the run, its steps and metrics."
+)
 @_friendly
-def runs_show(run_id: str, backend: str | None) -> None:
-    """The run document and every step's status, as YAML."""
+def runs_show(run_id: str, backend: str | None, as_json: bool) -> None:
+    """The run document and every step's status, as YAML (or JSON)."""
     from common.backends import build_backends
 
     settings = _settings(backend)
@@ -547,14 +584,30 @@ def runs_show(run_id: str, backend: str | None) -> None:
     first = first_shard_failure(run["steps"])
     if first:  # the real cause first: later run-level errors are often its consequence
         run = {"first_failure": first, **run}
-    click.echo(yaml.safe_dump(run, sort_keys=False, allow_unicode=True))
     from common.observability.metrics import format_metrics, run_metrics
 
     metrics = run.get("metrics") or run_metrics(run, run["steps"], _settings(backend).llm_prices)
+    if as_json:
+        click.echo(_json({**run, "metrics": metrics}))
+        return
+    click.echo(yaml.safe_dump(run, sort_keys=False, allow_unicode=True))
     # Commented, so the output stays valid YAML.
     click.echo(
         "\n".join("# " + line for line in ["metrics", *format_metrics(metrics).splitlines()])
     )
+
+
+def _json(value: Any) -> str:
+    """JSON for scripts: times as ISO 8601, anything else unknown as its text."""
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, datetime):
+            return obj.isoformat()
+        if hasattr(obj, "model_dump"):
+            return obj.model_dump(mode="json")
+        return str(obj)
+
+    return json.dumps(value, default=default, ensure_ascii=False, indent=2)
 
 
 def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
