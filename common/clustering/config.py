@@ -196,6 +196,11 @@ class ClusteringConfig(_Strict):
         description="Only clusters at least this large are split again "
         "(None: twice `min_cluster_size`).",
     )
+    language_centring: bool = Field(
+        False,
+        description="Subtract each detected language's mean vector (English/Spanish) before "
+        "clustering, so themes do not split by language (an English model separates them).",
+    )
     recurse_min_silhouette: float | None = Field(
         None,
         ge=-1.0,
@@ -304,6 +309,7 @@ class ClusteringConfig(_Strict):
             "recursive_depth": self.recursive_depth,
             "split_floor": self.split_floor(),
             "recurse_min_silhouette": self.recurse_min_silhouette,
+            "language_centring": self.language_centring,
             "random_state": self.random_state,
             "assign": [self.assign_radius_quantile, self.assign_radius_scale],
         }

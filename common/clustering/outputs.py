@@ -175,6 +175,18 @@ def summary_report(run: ClusterRun, config: ClusteringConfig, recipe: str, run_i
             f"Embeddings: {embedding.get('unique', 0)} distinct texts, "
             f"{embedding.get('cache_hits', 0)} from the cache, {embedding.get('embedded', 0)} new"
         )
+    language = run.stats.get("language")
+    if language:
+        spoken = ", ".join(f"{k} {v}" for k, v in language["texts"].items())
+        lines.append(
+            f"Languages: {spoken}; centred per language: "
+            f"{'yes' if language['centred'] else 'no'}; ARI between depth-1 clusters and "
+            f"language: {language['ari_depth1']:.3f}"
+        )
+    topics = run.stats.get("topics")
+    if topics:
+        sizes = ", ".join(f"{k} {v}" for k, v in topics["sizes"].items())
+        lines.append(f"Guided topics: {sizes}; new themes (no topic): {topics['new_themes']}")
     timings = run.stats.get("timings", {})
     if timings:
         lines.append("Seconds: " + ", ".join(f"{k[:-2]} {v:.2f}" for k, v in timings.items()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from common.clustering.assign import (
 )
 from common.clustering.cache import embed_texts
 from common.clustering.config import ClusteringConfig
+from common.clustering.language import centre_by_language, detect_all, language_ari
 from common.clustering.naming import (
     NodeText,
     build_namer,
@@ -187,6 +189,10 @@ def run_clustering(
         run.stats["timings"] = timings
         return run
 
+    languages = detect_all(prepared)
+    if config.language_centring:
+        vectors = run.vectors = centre_by_language(vectors, languages)
+
     if config.topics:
         started = time.perf_counter()
         _guided_topics(run, config, embedder, cache, read_cache)
@@ -204,8 +210,13 @@ def run_clustering(
             vectors, config, build_reducer(config.reducer), build_clusterer(config.clusterer)
         )
         run.leaf = hierarchy.leaf
-        timings.update({k: round(v, 3) for k, v in hierarchy.timings.items()})
+        timings.update({k: round(v, 3) for k, v in hierarchy.timings.items() if k.endswith("_s")})
     timings[f"{run.mode}_s"] = time.perf_counter() - started
+    run.stats["language"] = {
+        "texts": dict(sorted(Counter(languages).items())),
+        "centred": config.language_centring,
+        "ari_depth1": round(language_ari(run.level(1), languages), 4),
+    }
 
     started = time.perf_counter()
     members = nodes_from_leaves(run.leaf, config.recursive_depth)
