@@ -269,6 +269,15 @@ def requirements_txt(function: str, root: Path = ROOT) -> str:
     return header + "".join(f"{line}\n" for line in lines)
 
 
+def pins(requirements: str) -> tuple[str, ...]:
+    """The ``name==version`` lines of a generated ``requirements.txt`` (hashes left out)."""
+    return tuple(
+        line.removesuffix("\\").strip()
+        for line in requirements.splitlines()
+        if line.strip() and not line.startswith(("#", " "))
+    )
+
+
 def _tree(base: Path, arc_prefix: str) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for path in sorted(base.rglob("*")):
@@ -327,11 +336,7 @@ def build(function: str, out: Path, root: Path = ROOT) -> Package:
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
-    requirements = tuple(
-        line.removesuffix("\\").strip()
-        for line in files["requirements.txt"].decode().splitlines()
-        if line and not line.startswith(("#", " "))
-    )
+    requirements = pins(files["requirements.txt"].decode())
     return Package(function, handlers, zip_path, digest, requirements)
 
 

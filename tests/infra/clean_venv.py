@@ -84,8 +84,7 @@ class _Background:
     def _run(self) -> None:
         try:
             self.venv = CleanVenv(self.root / "venv")
-            requirements = pf.requirements_txt(FIRST).splitlines()
-            self.venv.sync(tuple(r for r in requirements if r and not r.startswith("#")))
+            self.venv.sync(pf.pins(pf.requirements_txt(FIRST)))
         except BaseException as err:  # reported by prepared_venv, in the test
             self.error = err
 
