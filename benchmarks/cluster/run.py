@@ -228,6 +228,7 @@ def _guided(method: str, vectors: np.ndarray, topics: list[str]) -> dict[str, An
         n_topics=len(listed),
         k=config.topic_clusters,
         min_similarity=config.topic_min_similarity,
+        propagation=config.topic_propagation,
         random_state=42,
     )
     wall = time.perf_counter() - started
@@ -262,6 +263,7 @@ def _all_mapped_ari(
         n_topics=len(config.topics),
         k=config.topic_clusters,
         min_similarity=-1.0,
+        propagation=config.topic_propagation,
         random_state=42,
     )
     return float(adjusted_rand_score(topics, found.names(config.topics)))

@@ -353,6 +353,7 @@ def _guided_topics(
         n_topics=len(config.topics),
         k=config.topic_clusters,
         min_similarity=config.topic_min_similarity,
+        propagation=config.topic_propagation,
         random_state=config.random_state,
     )
     run.topics = found.names(config.topics)
