@@ -111,27 +111,6 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_]{1,1024}$",
         description="Results table of the runs: one row per run (counts, metrics).",
     )
-    results_dataset: str = Field(
-        "lead_recovery_results",
-        pattern=r"^[A-Za-z0-9_]{1,1024}$",
-        description="Dataset of the results tables the report step loads every run into "
-        "(BigQuery; locally the folder `<LR_WAREHOUSE_DIR>/<dataset>/`). Terraform creates it.",
-    )
-    results_analysis_table: str = Field(
-        "analysis",
-        pattern=r"^[A-Za-z0-9_]{1,1024}$",
-        description="Results table of the analysis rows: one row per lead per run.",
-    )
-    results_ignored_table: str = Field(
-        "ignored",
-        pattern=r"^[A-Za-z0-9_]{1,1024}$",
-        description="Results table of the ignored leads, with `ignore_reason`.",
-    )
-    results_runs_table: str = Field(
-        "runs",
-        pattern=r"^[A-Za-z0-9_]{1,1024}$",
-        description="Results table of the runs: one row per run (counts, metrics).",
-    )
     bigquery_api_endpoint: str | None = Field(
         None,
         description="Send BigQuery REST calls to this URL without credentials (tests and "
