@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 
 import pytest
 
@@ -22,6 +23,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     # The local warehouse stages each run's scan beside the state DB, which a test
     # using the defaults would put in the repository's .lead-recovery/.
     monkeypatch.setenv("LR_STAGING_DIR", str(tmp_path_factory.mktemp("staging")))
+    # Results tables land in the warehouse folder, which e2e tests share for the
+    # session: a dataset of its own keeps one test's runs out of another's history.
+    monkeypatch.setenv("LR_RESULTS_DATASET", f"results_{uuid.uuid4().hex[:12]}")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
