@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from common.processors.base import LEAD_KEY, MESSAGE_SCHEMA
+from common.processors.base import LEAD_KEY, MESSAGE_SCHEMA, require_message_columns
 
 IGNORE = "ignore_reason"
 
@@ -74,7 +74,6 @@ def read_conversations(
     ctx: Any, recipe: Any, leads: pl.DataFrame, as_of: datetime, job: Any
 ) -> pl.DataFrame:
     """The leads' messages, read once with the recipe's conversations SQL."""
-    from common.errors import DataError
 
     where = recipe.where(recipe.meta.conversations_sql)
     table = ctx.backends.warehouse.query(
@@ -85,14 +84,7 @@ def read_conversations(
     )
     messages = pl.from_arrow(table)
     assert isinstance(messages, pl.DataFrame)
-    missing = [c for c in MESSAGE_SCHEMA if c not in messages.columns]
-    if missing:
-        raise DataError(
-            f"conversations query lacks column(s) {', '.join(missing)}",
-            where=where,
-            expected="columns " + ", ".join(MESSAGE_SCHEMA),
-            found=messages.columns,
-        )
+    require_message_columns(messages.columns, where=where)
     # The same contract as fetch-conversations, so the preview sees what a run would.
     from common.processors.base import conform_messages
 

@@ -43,6 +43,18 @@ UNDATED = "sent_at is NULL"
 """Why `conform_messages` drops a message (the key of its ``dropped`` counts)."""
 
 
+def require_message_columns(columns: list[str], *, where: str) -> None:
+    """Raise `DataError` naming the `MESSAGE_SCHEMA` columns a conversations result lacks."""
+    missing = [c for c in MESSAGE_SCHEMA if c not in columns]
+    if missing:
+        raise DataError(
+            f"conversations query lacks column(s) {', '.join(missing)}",
+            where=where,
+            expected="columns " + ", ".join(MESSAGE_SCHEMA),
+            found=columns,
+        )
+
+
 def conform_messages(
     frame: pl.DataFrame,
     *,

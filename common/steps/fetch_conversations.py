@@ -15,7 +15,7 @@ import polars as pl
 from common import chain, layout
 from common.errors import DataError
 from common.messages import ShardMessage
-from common.processors.base import MESSAGE_SCHEMA, conform_messages
+from common.processors.base import MESSAGE_SCHEMA, conform_messages, require_message_columns
 from common.steps.context import StepContext
 from common.steps.io import write_frame
 from common.steps.runner import run_shard_once
@@ -32,14 +32,7 @@ def fetch_conversations(ctx: StepContext, message: ShardMessage) -> None:
         blobs = ctx.backends.blobs
         where = recipe.where(recipe.meta.conversations_sql)
         table = ctx.backends.warehouse.read_staged(message.run_id, message.shard_index, where=where)
-        missing = [c for c in MESSAGE_SCHEMA if c not in table.column_names]
-        if missing:
-            raise DataError(
-                f"conversations query lacks column(s) {', '.join(missing)}",
-                where=where,
-                expected="columns " + ", ".join(MESSAGE_SCHEMA),
-                found=table.column_names,
-            )
+        require_message_columns(table.column_names, where=where)
         frame = pl.from_arrow(table).select(list(MESSAGE_SCHEMA))  # type: ignore[union-attr]
         try:
             frame, dropped = conform_messages(

@@ -19,7 +19,7 @@ from common.llm.preview import LLMPreview
 from common.messages import RunMessage, RunRequest, ShardMessage
 from common.ports import StepKey
 from common.ports.warehouse import ScanEstimate, StagedScan
-from common.processors.base import LEAD_KEY, MESSAGE_SCHEMA
+from common.processors.base import LEAD_KEY, require_message_columns
 from common.recipe import Recipe
 from common.steps.context import StepContext
 from common.steps.io import write_frame
@@ -109,14 +109,7 @@ def stage_conversations(
         where=where,
         job=job_options(ctx.settings, recipe, run_id=run_id, step="conversations_scan"),
     )
-    missing = [c for c in MESSAGE_SCHEMA if c not in staged.columns]
-    if missing:
-        raise DataError(
-            f"conversations query lacks column(s) {', '.join(missing)}",
-            where=where,
-            expected="columns " + ", ".join(MESSAGE_SCHEMA),
-            found=staged.columns,
-        )
+    require_message_columns(staged.columns, where=where)
     return staged
 
 
