@@ -75,38 +75,8 @@ def run_recipe(
     started = time.monotonic()
     bars: dict[str, tqdm] = {}
     bars_lock = threading.Lock()
-    attempts: dict[str, int] = {}
 
-    def dispatch(delivery: Delivery) -> None:
-        if delivery.topic.endswith(chain.DEAD_LETTER_SUFFIX):
-            return  # the failure is on the run document; the summary reports it
-        step = step_for_topic(delivery.topic)
-        attempt = attempts.get(delivery.message_id, 0) + 1
-        try:
-            deliver(
-                ctx,
-                step,
-                delivery.data,
-                message_id=delivery.message_id,
-                publish_time=now,
-                attempt=attempt,
-                max_attempts=MAX_ATTEMPTS,
-            )
-        except TerminalError:
-            # Recorded on the step's mark; a failed shard still lets the run report,
-            # exactly as the acknowledged message does on Pub/Sub.
-            if not chain.BY_NAME[step].per_shard:
-                raise
-        except Exception:
-            # A TransientError or an unexpected one (a bug): redeliver with backoff,
-            # as Pub/Sub would. The step's last attempt turns its own failure into a
-            # TerminalError (above); what still fails then is outside any step.
-            attempts[delivery.message_id] = attempt
-            if attempt >= MAX_ATTEMPTS:
-                raise
-            time.sleep(min(BACKOFF_S * 2 ** (attempt - 1), 30.0))
-            bus.redeliver(delivery)
-            return
+    def count(step: str) -> None:
         if not progress:
             return
         with bars_lock:  # deliveries run on several threads (settings.local_workers)
@@ -117,6 +87,8 @@ def run_recipe(
                     total=total, desc=f"{step:<20}", unit="shard", leave=True, disable=None
                 )  # disable=None: bars only on a terminal, logs elsewhere
             bars[step].update(1)
+
+    dispatch = dispatcher(ctx, bus, publish_time=now, on_delivered=count)
 
     bus.publish(chain.BY_NAME["fetch_leads"].topic, request)
     try:
