@@ -31,6 +31,9 @@ def _batch_recipe(recipes_dir: Path, batch: str = "always") -> None:
     meta["shard_size"] = 10
     meta["llm"].pop("rules", None)  # every conversation goes to the model (or its batch)
     meta["llm"]["batch"] = batch
+    # Faults are keyed on the lead's first name in the prompt, which masking (on by default
+    # for openai and gemini; tested in test_privacy.py) would replace with <FIRST_NAME>.
+    meta["privacy"] = {"enabled": False}
     meta["llm"]["limits"] = {
         "concurrency": 8,
         "retries": 3,
@@ -69,7 +72,12 @@ def _rows(path: str) -> list[dict[str, str]]:
 
 
 def _answers(rows: list[dict[str, str]]) -> list[dict[str, str]]:
-    return [{k: v for k, v in r.items() if k != "answer_source"} for r in rows]
+    """The rows without where each answer came from, nor the lead-history columns (a later
+    run's say `unchanged` where the first said `new`)."""
+    from common.results.history import ANALYSIS_COLUMNS
+
+    skip = {"answer_source", *ANALYSIS_COLUMNS}
+    return [{k: v for k, v in r.items() if k not in skip} for r in rows]
 
 
 def _first_names(rows: list[dict[str, str]]) -> list[str]:
