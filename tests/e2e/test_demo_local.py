@@ -39,7 +39,6 @@ def test_cli_run_writes_analysis_and_ignored(
     ignored = _read_csv(stamped[0] / "ignored.csv")
     meta = yaml.safe_load((recipes_dir / "demo/meta.yml").read_text())
     from common.calls.report_join import OUTCOME_COLUMNS
-
     from common.results.history import ANALYSIS_COLUMNS
 
     # The recipe's columns, then the call outcomes (its `calls` section asks for them),
