@@ -3,8 +3,13 @@
 An English model (the local all-MiniLM-L6-v2) places Spanish and English
 texts in different regions whatever they say, so the first split of a
 bilingual inbox is the language. ``language_centring`` subtracts each
-language's mean vector (and adds back the overall mean) before clustering:
-what is left is what a text says relative to the other texts of its language.
+language's mean vector (and adds back the overall mean), then projects out the
+directions along which the language means differed, before clustering: what is
+left is what a text says relative to the other texts of its language. Centring
+alone leaves the spread along the language direction (a Spanish text can read
+more or less Spanish to an English model): on the demo the depth-1 ARI against
+language was 0.110 centred only, -0.041 with the direction projected out
+(docs/clustering.md has the options measured).
 Detection is a word-list vote (English vs Spanish function words and Spanish
 marks), enough for short customer messages; texts with no vote are ``und``
 and are left as they are.
@@ -56,18 +61,29 @@ def detect_all(texts: Sequence[str]) -> list[str]:
     return [detect(t) for t in texts]
 
 
-def centre_by_language(vectors: np.ndarray, languages: Sequence[str]) -> np.ndarray:
-    """Unit vectors with each language's mean replaced by the overall mean."""
+def centre_by_language(
+    vectors: np.ndarray, languages: Sequence[str], *, project: bool = True
+) -> np.ndarray:
+    """Unit vectors with each language's mean replaced by the overall mean and (``project``)
+    the directions between the language means projected out."""
     if vectors.shape[0] == 0:
         return vectors
-    out = np.array(vectors, dtype=np.float32, copy=True)
+    out = np.array(vectors, dtype=np.float64, copy=True)
     overall = out.mean(axis=0)
     codes = np.asarray(languages)
-    for language, count in Counter(languages).items():
+    directions = []
+    for language, count in sorted(Counter(languages).items()):
         if language == UNDETERMINED or count < MIN_TEXTS:
             continue
         rows = codes == language
-        out[rows] += overall - out[rows].mean(axis=0)
+        mean = out[rows].mean(axis=0)
+        directions.append(mean - overall)
+        out[rows] += overall - mean
+    if project and len(directions) >= 2:
+        # The language means span (number of languages - 1) directions around the overall mean.
+        basis, singular, _ = np.linalg.svd(np.asarray(directions).T, full_matrices=False)
+        basis = basis[:, singular > singular[0] * 1e-6][:, : len(directions) - 1]
+        out -= (out @ basis) @ basis.T
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     return (out / np.where(norms == 0, 1.0, norms)).astype(np.float32)
 

@@ -190,12 +190,17 @@ def run_clustering(
         return run
 
     languages = detect_all(prepared)
+    topic_vectors = vectors
     if config.language_centring:
+        # Guided topics compare small clusters with bilingual prototypes: centring is enough
+        # there (projecting the language direction out too moved 157 of the demo's 343
+        # "price and terms" texts to new themes); discovery needs the projection.
+        topic_vectors = centre_by_language(vectors, languages, project=False)
         vectors = run.vectors = centre_by_language(vectors, languages)
 
     if config.topics:
         started = time.perf_counter()
-        _guided_topics(run, config, embedder, cache, read_cache)
+        _guided_topics(run, topic_vectors, config, embedder, cache, read_cache)
         timings["topics_s"] = time.perf_counter() - started
 
     state, generation = load_state_versioned(blobs, recipe.name)
@@ -324,6 +329,7 @@ def run_clustering(
 
 def _guided_topics(
     run: ClusterRun,
+    vectors: np.ndarray,
     config: ClusteringConfig,
     embedder: Embedder,
     cache: SummaryCache | None,
@@ -347,7 +353,7 @@ def _guided_topics(
 
     prototypes, owner = topic_prototypes(config.topics, embed)
     found = assign_topics(
-        run.vectors,
+        vectors,
         prototypes,
         owner,
         n_topics=len(config.topics),
