@@ -4,7 +4,10 @@
   the label at every depth, tags (when configured) and the text itself.
 - ``cluster_analysis.csv``: one row per cluster and noise group at every depth:
   size, share of all texts and of the parent, name, description, keywords,
-  representative samples.
+  representative samples. With guided topics, each cluster's ``new_theme_size``
+  (its texts without a topic), then one row per topic (depth 0, ``topic.<i>``)
+  and one for the new themes (``topic.new``), with ``previous_size`` and
+  ``change`` since the previous run (empty on a first run).
 - ``clusters_depth<N>.png``: per depth, a 2-D map of the texts (the first two
   principal components of the embeddings) coloured by cluster, beside the
   clusters' sizes.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -58,36 +62,89 @@ def assignments_frame(run: ClusterRun) -> pl.DataFrame:
     return pl.DataFrame(columns, schema={k: pl.String for k in columns})
 
 
-def analysis_frame(run: ClusterRun) -> pl.DataFrame:
-    """``cluster_analysis.csv`` as a frame."""
-    return pl.DataFrame(
-        {
-            "cluster_label": [c.label for c in run.clusters],
-            "parent": [c.parent for c in run.clusters],
-            "depth": [c.depth for c in run.clusters],
-            "size": [c.size for c in run.clusters],
-            "share": [c.share for c in run.clusters],
-            "share_of_parent": [c.share_of_parent for c in run.clusters],
-            "is_noise": [c.noise for c in run.clusters],
-            "name": [c.name for c in run.clusters],
-            "description": [c.description for c in run.clusters],
-            "keywords": [", ".join(c.keywords) for c in run.clusters],
-            "samples": [" | ".join(c.samples) for c in run.clusters],
-        },
-        schema={
-            "cluster_label": pl.String,
-            "parent": pl.String,
-            "depth": pl.Int64,
-            "size": pl.Int64,
-            "share": pl.Float64,
-            "share_of_parent": pl.Float64,
-            "is_noise": pl.Boolean,
-            "name": pl.String,
-            "description": pl.String,
-            "keywords": pl.String,
-            "samples": pl.String,
-        },
+NEW_THEMES_LABEL = "topic.new"
+NEW_THEMES_NAME = "New themes"
+
+
+def analysis_frame(run: ClusterRun, config: ClusteringConfig | None = None) -> pl.DataFrame:
+    """``cluster_analysis.csv`` as a frame (topic rows when ``run`` has guided topics)."""
+    rows: dict[str, list[Any]] = {
+        "cluster_label": [c.label for c in run.clusters],
+        "parent": [c.parent for c in run.clusters],
+        "depth": [c.depth for c in run.clusters],
+        "size": [c.size for c in run.clusters],
+        "share": [c.share for c in run.clusters],
+        "share_of_parent": [c.share_of_parent for c in run.clusters],
+        "is_noise": [c.noise for c in run.clusters],
+        "name": [c.name for c in run.clusters],
+        "description": [c.description for c in run.clusters],
+        "keywords": [", ".join(c.keywords) for c in run.clusters],
+        "samples": [" | ".join(c.samples) for c in run.clusters],
+    }
+    schema: dict[str, Any] = {
+        "cluster_label": pl.String,
+        "parent": pl.String,
+        "depth": pl.Int64,
+        "size": pl.Int64,
+        "share": pl.Float64,
+        "share_of_parent": pl.Float64,
+        "is_noise": pl.Boolean,
+        "name": pl.String,
+        "description": pl.String,
+        "keywords": pl.String,
+        "samples": pl.String,
+    }
+    topics = run.stats.get("topics")
+    if run.topics is not None and topics:
+        rows["new_theme_size"] = [c.new_theme_size for c in run.clusters]
+        rows["previous_size"] = [None] * len(run.clusters)
+        rows["change"] = [None] * len(run.clusters)
+        schema.update(new_theme_size=pl.Int64, previous_size=pl.Int64, change=pl.Int64)
+        _topic_rows(rows, topics, config, len(run.texts))
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _topic_rows(
+    rows: dict[str, list[Any]],
+    topics: dict[str, Any],
+    config: ClusteringConfig | None,
+    total: int,
+) -> None:
+    """Append one row per guided topic and one for the new themes (depth 0, in place)."""
+    described = {t.name: t.description for t in config.topics} if config else {}
+    previous = topics.get("previous_sizes")
+    entries = [
+        (f"topic.{i}", name, described.get(name, ""), size, (previous or {}).get(name))
+        for i, (name, size) in enumerate(topics["sizes"].items())
+    ]
+    entries.append(
+        (
+            NEW_THEMES_LABEL,
+            NEW_THEMES_NAME,
+            "texts no listed topic describes (discovered in the clusters above)",
+            topics["new_themes"],
+            topics.get("previous_new_themes") if previous is not None else None,
+        )
     )
+    for label, name, description, size, before in entries:
+        share = round(size / total, 4) if total else 0.0
+        for column, value in (
+            ("cluster_label", label),
+            ("parent", ""),
+            ("depth", 0),
+            ("size", size),
+            ("share", share),
+            ("share_of_parent", share),
+            ("is_noise", False),
+            ("name", name),
+            ("description", description),
+            ("keywords", ""),
+            ("samples", ""),
+            ("new_theme_size", size if label == NEW_THEMES_LABEL else 0),
+            ("previous_size", before),
+            ("change", None if before is None else size - before),
+        ):
+            rows[column].append(value)
 
 
 def _csv(frame: pl.DataFrame) -> bytes:
@@ -185,8 +242,25 @@ def summary_report(run: ClusterRun, config: ClusteringConfig, recipe: str, run_i
         )
     topics = run.stats.get("topics")
     if topics:
-        sizes = ", ".join(f"{k} {v}" for k, v in topics["sizes"].items())
-        lines.append(f"Guided topics: {sizes}; new themes (no topic): {topics['new_themes']}")
+        change = topics.get("change")
+
+        def since(value: int | None) -> str:
+            return "" if value is None else f" ({value:+d})"
+
+        sizes = ", ".join(
+            f"{k} {v}{since(change[k]) if change else ''}" for k, v in topics["sizes"].items()
+        )
+        lines.append(
+            f"Guided topics: {sizes}; new themes (no topic): {topics['new_themes']}"
+            + since(topics.get("new_themes_change"))
+            + (f"; change since run {topics['previous_run']}" if change else "")
+        )
+        found = topics.get("new_theme_clusters") or []
+        if found:
+            lines.append(
+                "Largest new themes: "
+                + "; ".join(f"{c['label']} {c['name']} {c['size']}/{c['of']}" for c in found[:5])
+            )
     timings = run.stats.get("timings", {})
     if timings:
         lines.append("Seconds: " + ", ".join(f"{k[:-2]} {v:.2f}" for k, v in timings.items()))
@@ -240,7 +314,7 @@ def write_outputs(
         written[name] = blobs.url(key(name))
 
     put("cluster_assignments.csv", _csv(assignments_frame(run)), "text/csv")
-    put("cluster_analysis.csv", _csv(analysis_frame(run)), "text/csv")
+    put("cluster_analysis.csv", _csv(analysis_frame(run, config)), "text/csv")
     if run.texts:
         coords = project_2d(run.vectors, config.random_state)
         for d in range(1, run.depth + 1):

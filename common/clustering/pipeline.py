@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+NEW_THEME_CLUSTERS = 10
+"""Leaf clusters listed in the stats (and the reports) as the largest new themes."""
+
 
 @dataclass
 class ClusterSummary:
@@ -72,6 +75,8 @@ class ClusterSummary:
     keywords: list[str]
     samples: list[str]
     members: np.ndarray = field(repr=False)
+    new_theme_size: int | None = None
+    """Its texts without a guided topic (None: the recipe lists no topics)."""
 
 
 @dataclass
@@ -136,6 +141,7 @@ def run_clustering(
     read_cache: bool = True,
     force_refit: bool = False,
     embedder: Embedder | None = None,
+    previous_topics: Mapping[str, Any] | None = None,
 ) -> ClusterRun:
     """Embed, fit or assign, describe, name and tag one run's texts.
 
@@ -152,6 +158,8 @@ def run_clustering(
         read_cache: False: embed and ask the LLM again (still writing the cache).
         force_refit: Fit from scratch even when ``refit: incremental`` could assign.
         embedder: Use this embedder instead of building one from the config (tests).
+        previous_topics: The previous run's ``stats["topics"]`` with its ``run_id``: the
+            topic sizes' change is measured against it (None: a first run, no change).
 
     Returns:
         The labelled, named texts and the clusters' summaries.
@@ -201,6 +209,7 @@ def run_clustering(
     if config.topics:
         started = time.perf_counter()
         _guided_topics(run, topic_vectors, config, embedder, cache, read_cache)
+        record_topic_change(run.stats["topics"], previous_topics)
         timings["topics_s"] = time.perf_counter() - started
 
     state, generation = load_state_versioned(blobs, recipe.name)
@@ -278,6 +287,11 @@ def run_clustering(
         )
         for n in nodes
     ]
+    if run.topics is not None:
+        unassigned = np.asarray([not t for t in run.topics], dtype=bool)
+        for c in run.clusters:
+            c.new_theme_size = int(unassigned[c.members].sum())
+        run.stats["topics"]["new_theme_clusters"] = new_theme_clusters(run)
 
     if config.tags:
         started = time.perf_counter()
@@ -325,6 +339,44 @@ def run_clustering(
         extra={"fields": {"clustering": run.stats}},
     )
     return run
+
+
+def record_topic_change(topics: dict[str, Any], previous: Mapping[str, Any] | None) -> None:
+    """Add to this run's topic stats the previous run's sizes and the change since (in place).
+
+    A topic the previous run did not list counts from 0; one it listed that this run
+    does not is left out (the recipe's list changed).
+    """
+    if not previous or "sizes" not in previous:
+        return
+    before = {str(k): int(v) for k, v in dict(previous["sizes"]).items()}
+    topics["previous_run"] = str(previous.get("run_id", ""))
+    topics["previous_sizes"] = {name: before.get(name, 0) for name in topics["sizes"]}
+    topics["change"] = {name: size - before.get(name, 0) for name, size in topics["sizes"].items()}
+    topics["previous_new_themes"] = int(previous.get("new_themes", 0))
+    topics["new_themes_change"] = topics["new_themes"] - topics["previous_new_themes"]
+
+
+def new_theme_clusters(run: ClusterRun) -> list[dict[str, Any]]:
+    """The leaf clusters holding the most texts without a guided topic, largest first."""
+    counts: Counter[str] = Counter(
+        label for label, topic in zip(run.leaf, run.topics or [], strict=True) if not topic
+    )
+    by_label = {c.label: c for c in run.clusters}
+    ranked = sorted(
+        (label for label in counts if label in by_label and not by_label[label].noise),
+        key=lambda label: (-counts[label], sort_key(label)),
+    )
+    found = [
+        {
+            "label": label,
+            "name": by_label[label].name,
+            "size": counts[label],
+            "of": by_label[label].size,
+        }
+        for label in ranked
+    ]
+    return found[:NEW_THEME_CLUSTERS]
 
 
 def _guided_topics(

@@ -336,6 +336,7 @@ def _summary(run: Mapping[str, Any], analysis: pl.DataFrame, ignored: pl.DataFra
                     extra = f" ({100 * value / llm['conversations']:.0f}%)"
                 rows.append(f'<tr><td>{label}</td><td class="n">{_number(value)}{extra}</td></tr>')
         parts.append(f'<h3>LLM</h3><table class="kv">{"".join(rows)}</table>')
+    parts.append(_topics(run))
     if run.get("metrics"):
         from common.observability.metrics import metrics_rows
 
@@ -344,6 +345,54 @@ def _summary(run: Mapping[str, Any], analysis: pl.DataFrame, ignored: pl.DataFra
             for k, v in metrics_rows(run["metrics"])
         )
         parts.append(f'<h3>Run metrics</h3><table class="kv">{body}</table>')
+    return "".join(parts)
+
+
+def _topics(run: Mapping[str, Any]) -> str:
+    """Guided topic sizes, their change since the previous run and the new themes
+    (``run["clustering"]["topics"]``, from the cluster step)."""
+    clustering = run.get("clustering")
+    topics = clustering.get("topics") if isinstance(clustering, Mapping) else None
+    if not isinstance(topics, Mapping) or "sizes" not in topics:
+        return ""
+    change = topics.get("change") or {}
+
+    def since(value: Any) -> str:
+        return "—" if value is None else f"{int(value):+d}"
+
+    entries = [(name, size, change.get(name)) for name, size in topics["sizes"].items()]
+    entries.append(
+        ("New themes (no topic)", topics.get("new_themes", 0), topics.get("new_themes_change"))
+    )
+    body = "".join(
+        f'<tr><td>{escape(str(name))}</td><td class="n">{_number(size)}</td>'
+        f'<td class="n">{since(delta)}</td></tr>'
+        for name, size, delta in entries
+    )
+    previous = topics.get("previous_run")
+    caption = (
+        f"Change since run <code>{escape(str(previous))}</code>"
+        if previous
+        else "First run: no change"
+    )
+    parts = [
+        "<h3>Guided topics</h3>",
+        f'<table class="kv"><tr><th>Topic</th><th>Texts</th><th>Change</th></tr>{body}</table>',
+        f"<p>{caption}</p>",
+    ]
+    found = topics.get("new_theme_clusters") or []
+    if found:
+        rows = "".join(
+            f"<tr><td><code>{escape(str(c.get('label', '')))}</code></td>"
+            f"<td>{escape(str(c.get('name', '')))}</td>"
+            f'<td class="n">{_number(c.get("size"))}</td><td class="n">{_number(c.get("of"))}</td></tr>'
+            for c in found
+        )
+        parts.append(
+            "<h3>New themes: the clusters with the most texts no topic describes</h3>"
+            '<table class="kv"><tr><th>Cluster</th><th>Name</th><th>Without topic</th>'
+            f"<th>Cluster size</th></tr>{rows}</table>"
+        )
     return "".join(parts)
 
 

@@ -22,7 +22,7 @@ import polars as pl
 from common import chain, layout
 from common.errors import TerminalError, TransientError
 from common.messages import RunMessage
-from common.ports import BlobStore, StepKey
+from common.ports import BlobStore, StateStore, StepKey
 from common.processors.base import LEAD_KEY
 from common.steps.context import StepContext
 from common.steps.io import read_frame, write_frame
@@ -111,6 +111,11 @@ def cluster(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
             run_id=message.run_id,
             now=started,
             read_cache=not message.options.no_cache,
+            previous_topics=(
+                previous_topics(state, recipe.name, message.run_id, run["started_at"])
+                if config.topics
+                else None
+            ),
         )
         folder = layout.run_folder(started, message.run_id)
         outputs = write_outputs(
@@ -136,6 +141,30 @@ def cluster(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         return summary
 
     return run_once(ctx, StepKey(message.run_id, STEP), work, recipe=message.recipe)
+
+
+PREVIOUS_RUNS_SCANNED = 20
+"""Run documents of the recipe looked through for the previous run's topic sizes."""
+
+
+def previous_topics(
+    state: StateStore, recipe: str, run_id: str, started_at: str
+) -> dict[str, Any] | None:
+    """The guided topic stats (``clustering.topics``, with ``run_id``) of the latest run of
+    ``recipe`` that started before ``started_at`` and has them (None: none)."""
+    start = datetime.fromisoformat(started_at)
+    found: tuple[datetime, dict[str, Any]] | None = None
+    for doc in state.list_runs(recipe, limit=PREVIOUS_RUNS_SCANNED):
+        if doc.get("run_id") == run_id or not doc.get("started_at"):
+            continue
+        started = datetime.fromisoformat(str(doc["started_at"]))
+        clustering = doc.get("clustering")
+        topics = clustering.get("topics") if isinstance(clustering, dict) else None
+        if started >= start or not isinstance(topics, dict) or "sizes" not in topics:
+            continue
+        if found is None or started > found[0]:
+            found = (started, {"run_id": doc["run_id"], **topics})
+    return None if found is None else found[1]
 
 
 def _masked_texts(

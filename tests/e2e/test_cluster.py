@@ -166,7 +166,8 @@ def test_llm_names_and_tags_through_the_fake_servers_are_cached(
     # Embedded by the shards (a text two shards share may be embedded by both).
     assert fake_embeddings.texts >= unique and clustering["embedding"]["embedded"] == 0
     analysis = _rows(clustering["outputs"]["cluster_analysis.csv"])
-    named = [r for r in analysis if r["is_noise"] == "false"]
+    # Clusters (depth >= 1); depth-0 rows are the guided topics and the new themes.
+    named = [r for r in analysis if r["is_noise"] == "false" and r["depth"] != "0"]
     assert named and all(r["name"] and r["description"] for r in named)
     naming = clustering["naming_llm"]
     assert naming["llm_calls"] == len(named) and naming["cache_hits"] == 0

@@ -56,7 +56,13 @@ def _texts(n_per_phrase: int = 12) -> tuple[list[str], list[str]]:
     return keys, texts
 
 
-def _run(tmp_path: Path, keys: list[str], texts: list[str], **config: Any):
+def _run(
+    tmp_path: Path,
+    keys: list[str],
+    texts: list[str],
+    previous_topics: dict[str, Any] | None = None,
+    **config: Any,
+):
     settings = Settings()
     blobs = FolderBlobStore(tmp_path / "data")
     cache = SQLiteSummaryCache(tmp_path / "cache.sqlite")
@@ -80,6 +86,7 @@ def _run(tmp_path: Path, keys: list[str], texts: list[str], **config: Any):
         run_id="run-1",
         now=NOW,
         embedder=embedder,
+        previous_topics=previous_topics,
     )
     written = write_outputs(
         run,
@@ -174,3 +181,44 @@ def test_listed_topics_label_the_texts_and_the_rest_are_new_themes(tmp_path: Pat
     assert by_theme["agent"].count("") / len(by_theme["agent"]) > 0.6
     assert run.stats["topics"]["new_themes"] == sum(1 for r in rows if not r["topic"])
     assert all(-1.0 <= float(r["topic_score"]) <= 1.0 for r in rows)
+
+
+def test_topic_sizes_and_their_change_since_the_previous_run(tmp_path: Path) -> None:
+    keys, texts = _texts()
+    topics = [
+        {"name": "Price", "description": "interest rate", "examples": ["rate is expensive"]},
+        {"name": "Documents", "description": "documents", "examples": ["upload my ID documents"]},
+    ]
+    config = {"topics": topics, "topic_clusters": 9, "topic_min_similarity": 0.3}
+    first, _, blobs, _ = _run(tmp_path / "a", keys, texts, **config)
+    rows = _csv(blobs, "cluster_analysis.csv")
+    topic_rows = {r["cluster_label"]: r for r in rows if r["depth"] == "0"}
+    assert [r["name"] for r in topic_rows.values()] == ["Price", "Documents", "New themes"]
+    sizes = first.stats["topics"]["sizes"]
+    assert int(topic_rows["topic.0"]["size"]) == sizes["Price"]
+    assert int(topic_rows["topic.new"]["size"]) == first.stats["topics"]["new_themes"]
+    assert {r["change"] for r in topic_rows.values()} == {""}  # no previous run
+    # Clusters count their texts without a topic (the new themes among them).
+    clusters = [r for r in rows if r["depth"] == "1"]
+    assert sum(int(r["new_theme_size"]) for r in clusters) == first.stats["topics"]["new_themes"]
+
+    # The next run has fewer price texts; its change is against the first run's sizes.
+    kept = [i for i, k in enumerate(keys) if not k.startswith("price") or k.endswith(("-0", "-1"))]
+    second, _, blobs, _ = _run(
+        tmp_path / "b",
+        [keys[i] for i in kept],
+        [texts[i] for i in kept],
+        previous_topics={"run_id": "run-0", **first.stats["topics"]},
+        **config,
+    )
+    stats = second.stats["topics"]
+    assert stats["previous_run"] == "run-0"
+    assert stats["change"]["Price"] == stats["sizes"]["Price"] - sizes["Price"] < 0
+    assert stats["new_themes_change"] == stats["new_themes"] - first.stats["topics"]["new_themes"]
+    topic_rows = {
+        r["cluster_label"]: r for r in _csv(blobs, "cluster_analysis.csv") if r["depth"] == "0"
+    }
+    assert int(topic_rows["topic.0"]["previous_size"]) == sizes["Price"]
+    assert int(topic_rows["topic.0"]["change"]) == stats["change"]["Price"]
+    report = blobs.get_bytes("output_run/themes/stamp/summary_report.txt").decode()
+    assert f"Price {stats['sizes']['Price']} ({stats['change']['Price']:+d})" in report

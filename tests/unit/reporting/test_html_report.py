@@ -299,3 +299,25 @@ def test_recovery_trend_across_runs_is_drawn(demo: Recipe) -> None:
     assert "demo-&lt;run&gt;2" in svg.group(0) and "<run>" not in svg.group(0)
     assert "3 run(s); this run: 20 recovered of 300 leads (6.7%)" in page
     assert "Recovery across runs" not in _render(demo, _frame())  # no results rows yet
+
+
+def test_guided_topics_their_change_and_the_new_themes_are_shown(demo: Recipe) -> None:
+    topics = {
+        "sizes": {"price and terms": 343, XSS: 5},
+        "new_themes": 690,
+        "previous_run": "customer_themes-0",
+        "change": {"price and terms": 12, XSS: -3},
+        "new_themes_change": -20,
+        "new_theme_clusters": [{"label": "root.0.1", "name": "documents / uploaded", "size": 23}],
+    }
+    page = _render(demo, _frame(), clustering={"topics": topics})
+    assert "<h3>Guided topics</h3>" in page
+    assert '<td>price and terms</td><td class="n">343</td><td class="n">+12</td>' in page
+    assert '<td>New themes (no topic)</td><td class="n">690</td><td class="n">-20</td>' in page
+    assert "customer_themes-0" in page and "documents / uploaded" in page and "root.0.1" in page
+    assert XSS not in page
+    # A first run has nothing to compare with.
+    first = {k: v for k, v in topics.items() if k in ("sizes", "new_themes")}
+    page = _render(demo, _frame(), clustering={"topics": first})
+    assert '<td>price and terms</td><td class="n">343</td><td class="n">—</td>' in page
+    assert "<h3>Guided topics</h3>" not in _render(demo, _frame())
