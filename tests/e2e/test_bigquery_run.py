@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,13 +109,13 @@ def test_a_run_of_20_shards_issues_one_labelled_capped_conversations_query(
     assert len(jobs) == 2, [_step(j) for j in jobs]
     for job in fake.query_jobs():
         if _step(job) == "report":
-            assert "lead_recovery_results" in job["configuration"]["query"]["query"]
+            assert os.environ["LR_RESULTS_DATASET"] in job["configuration"]["query"]["query"]
     # The report loaded the run into the results tables with Parquet load jobs.
     loads = [j["configuration"]["load"] for j in fake.jobs.values() if "load" in j["configuration"]]
     assert {"analysis", "ignored", "runs"} <= {
         load["destinationTable"]["tableId"] for load in loads
     }
-    stored = fake.tables[(PROJECT, "lead_recovery_results", "analysis")]
+    stored = fake.tables[(PROJECT, os.environ["LR_RESULTS_DATASET"], "analysis")]
     assert stored.resource()["timePartitioning"] == {"type": "DAY", "field": "run_date"}
     [scan] = scans
     labels = scan["configuration"]["labels"]
