@@ -145,21 +145,36 @@ class SQLiteCallStore:
         return {key: doc for key, doc in docs.items() if has_calls(doc)}
 
     def set_lead_contexts(self, contexts: Mapping[str, Mapping[str, Any]]) -> None:
-        """Replace each lead's ``context`` field (creating a context-only document)."""
+        """Replace each lead's ``context`` field (creating a context-only document).
+
+        One read and one ``executemany`` per chunk: a row at a time cost ~1 s per
+        100,000 leads in the report.
+        """
         items = list(contexts.items())
         for start in range(0, len(items), _CHUNK):
+            chunk = items[start : start + _CHUNK]
+            keys = [key for key, _ in chunk]
+            marks = ",".join("?" * len(keys))
             with self._tx() as con:
-                for key, context in items[start : start + _CHUNK]:
-                    row = con.execute(
-                        "SELECT next_attempt_at, doc FROM lead_outcomes WHERE lead_key = ?", (key,)
-                    ).fetchone()
-                    doc = json.loads(row[1]) if row else {"lead_key": key}
+                existing = {
+                    key: (next_at, doc)
+                    for key, next_at, doc in con.execute(
+                        "SELECT lead_key, next_attempt_at, doc FROM lead_outcomes "  # noqa: S608
+                        f"WHERE lead_key IN ({marks})",
+                        keys,
+                    ).fetchall()
+                }
+                rows = []
+                for key, context in chunk:
+                    next_at, raw = existing.get(key, (None, None))
+                    doc = json.loads(raw) if raw else {"lead_key": key}
                     doc["context"] = dict(context)
-                    con.execute(
-                        "INSERT OR REPLACE INTO lead_outcomes (lead_key, next_attempt_at, doc) "
-                        "VALUES (?, ?, ?)",
-                        (key, row[0] if row else None, json.dumps(doc, default=str)),
-                    )
+                    rows.append((key, next_at, json.dumps(doc, default=str)))
+                con.executemany(
+                    "INSERT OR REPLACE INTO lead_outcomes (lead_key, next_attempt_at, doc) "
+                    "VALUES (?, ?, ?)",
+                    rows,
+                )
 
     def transcripts(self, lead_keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Every call turn of the given leads, as canonical conversation messages."""
