@@ -26,9 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -88,8 +90,13 @@ def child_run(data: Path) -> dict[str, Any]:
     from common.settings import Settings
     from common.steps.context import StepContext
 
+    # The report loads each run into results tables inside the warehouse folder; a
+    # dataset of this run's own, removed after, keeps runs from reading each other's
+    # history (and the cached data set from growing by 100,000 rows a run).
+    results = f"bench_{uuid.uuid4().hex[:10]}"
     with tempfile.TemporaryDirectory(prefix="lr-scale-") as tmp:
         settings = Settings(
+            results_dataset=results,
             backend="local",
             recipes_dir=REPO / "recipes",
             warehouse_dir=data,
@@ -101,7 +108,10 @@ def child_run(data: Path) -> dict[str, Any]:
         ctx = StepContext.from_settings(settings)
         as_of = datetime.fromisoformat(AS_OF.replace("Z", "+00:00"))
         started = time.perf_counter()
-        summary = run_recipe(ctx, RECIPE, RunOptions(as_of=as_of), progress=False)
+        try:
+            summary = run_recipe(ctx, RECIPE, RunOptions(as_of=as_of), progress=False)
+        finally:
+            shutil.rmtree(data / results, ignore_errors=True)
         wall = time.perf_counter() - started
         stages: dict[str, float] = {}
         for step in ctx.backends.state.list_steps(summary.run_id):
