@@ -6,6 +6,10 @@ the run's leads are loaded into ``<staging dataset>.<run>_leads``, the
 recipe's SQL (rewritten by `common.sql.scan_sql` to read that table) runs once
 into ``<run>_conversations``, clustered by shard, and each shard reads its part
 with the BigQuery Storage Read API and a row restriction (`read_staged`).
+
+Over 400 lines on purpose: it is the one class behind the Warehouse port's seven
+methods (query, the staged scan's four, results tables' two), each a few client
+calls; how a job is described and how its errors read live in `_bigquery_jobs`.
 """
 
 from __future__ import annotations
@@ -15,8 +19,7 @@ import hashlib
 import io
 import re
 from collections.abc import Mapping
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -26,7 +29,11 @@ from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 
 from common.adapters._arrow import utc_microseconds
-from common.adapters.gcp._errors import error_reason, is_transient
+from common.adapters.gcp._bigquery_jobs import (
+    TRANSIENT_JOB_REASONS,
+    build_job_config,
+    reraise,
+)
 from common.errors import DataError, TransientError
 from common.ports.warehouse import (
     SHARD_COLUMN,
@@ -59,93 +66,6 @@ STAGING_EXPIRATION = dt.timedelta(days=2)
 """How long a run's staged tables live if nothing drops them (the report step does)."""
 SCAN_ATTEMPTS = 8
 """Scan job ids per run (``..._0`` to ``..._7``): a failed attempt's id cannot be reused."""
-CAP_EXCEEDED = "bytesBilledLimitExceeded"
-"""BigQuery's reason for a job refused by its ``maximum_bytes_billed``."""
-
-# Checked in order: bool before int (bool is an int), datetime before date
-# (datetime is a date); aware vs naive datetime is decided in `_scalar_type`.
-_SCALAR_TYPES: tuple[tuple[type, str], ...] = (
-    (bool, "BOOL"),
-    (int, "INT64"),
-    (float, "FLOAT64"),
-    (Decimal, "NUMERIC"),
-    (str, "STRING"),
-    (bytes, "BYTES"),
-    (dt.datetime, "TIMESTAMP"),
-    (dt.date, "DATE"),
-    (dt.time, "TIME"),
-)
-
-
-def _scalar_type(name: str, value: Any) -> str:
-    for py_type, bq_type in _SCALAR_TYPES:
-        if isinstance(value, py_type):
-            if isinstance(value, dt.datetime) and value.tzinfo is None:
-                # A naive datetime has no instant; BigQuery's DATETIME is the
-                # same idea (wall-clock time), so keep its meaning rather than guess UTC.
-                return "DATETIME"
-            return bq_type
-    if value is None:
-        raise DataError(
-            f"query parameter @{name} is None: BigQuery needs a type for every parameter",
-            where="bigquery parameters",
-            expected="a value, or leave the NULL handling to the SQL (e.g. a sentinel value)",
-        )
-    raise DataError(
-        f"query parameter @{name} has an unsupported type {type(value).__name__}",
-        where="bigquery parameters",
-        expected="str, bool, int, float, Decimal, bytes, datetime, date, time or a list of one of them",
-    )
-
-
-def to_query_parameter(
-    name: str, value: Any
-) -> bigquery.ScalarQueryParameter | bigquery.ArrayQueryParameter:
-    """One named BigQuery query parameter whose type is inferred from the Python value.
-
-    Lists and tuples become ``ARRAY<T>`` of their (single) element type; an empty
-    list becomes ``ARRAY<STRING>`` (BigQuery needs some element type, and an empty
-    array matches nothing whatever its type).
-
-    Raises:
-        DataError: the value (or an element) has no BigQuery type, is None, or the
-            list mixes element types.
-    """
-    if isinstance(value, list | tuple):
-        types = {_scalar_type(f"{name}[{i}]", v) for i, v in enumerate(value)}
-        if len(types) > 1:
-            raise DataError(
-                f"query parameter @{name} mixes element types {sorted(types)}",
-                where="bigquery parameters",
-                expected="a list whose elements all have one type",
-            )
-        return bigquery.ArrayQueryParameter(name, types.pop() if types else "STRING", list(value))
-    return bigquery.ScalarQueryParameter(name, _scalar_type(name, value), value)
-
-
-def build_job_config(
-    params: Mapping[str, Any], job: JobOptions | None = None, **options: Any
-) -> bigquery.QueryJobConfig:
-    """The job configuration carrying ``params`` as typed named query parameters.
-
-    Pure (no client, no network) so tests can check exactly what is sent.
-
-    Args:
-        params: Name → value of each query parameter.
-        job: Labels and the bytes-billed cap to set on the job.
-        options: Other `QueryJobConfig` properties (destination, dry_run, ...).
-    """
-    config = bigquery.QueryJobConfig(
-        query_parameters=[to_query_parameter(name, value) for name, value in params.items()],
-        **options,
-    )
-    if job is not None:
-        config.labels = dict(job.labels)
-        if job.maximum_bytes_billed is not None:  # the client would send None as "None"
-            config.maximum_bytes_billed = job.maximum_bytes_billed
-    return config
-
-
 _TABLE_CHARS = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -275,7 +195,7 @@ class BigQueryWarehouse:
             # paging over REST is enough for the leads and other small results.
             table = rows.to_arrow(create_bqstorage_client=False)
         except Exception as err:
-            _reraise(err, where, job)
+            reraise(err, where, job)
         return utc_microseconds(table)
 
     # ---- one staged scan per run ---------------------------------------------------------
@@ -326,7 +246,7 @@ class BigQueryWarehouse:
             table = self.client.get_table(scan_ref, retry=self._retry)  # type: ignore[arg-type]
             self._expire(table)
         except Exception as err:
-            _reraise(err, where, job, scan=True)
+            reraise(err, where, job, scan=True)
         return StagedScan(
             rows=int(table.num_rows or 0),
             columns=[f.name for f in table.schema if f.name != SHARD_COLUMN],
@@ -445,7 +365,7 @@ class BigQueryWarehouse:
                 expected=f"the table {ref.dataset_id}.{ref.table_id} (written by fetch-leads)",
             ) from err
         except Exception as err:
-            _reraise(err, where, None)
+            reraise(err, where, None)
         table = pa.Table.from_batches(batches, schema=schema)
         if SHARD_COLUMN in table.column_names:
             table = table.drop_columns([SHARD_COLUMN])
@@ -461,7 +381,7 @@ class BigQueryWarehouse:
                     retry=self._retry,  # type: ignore[arg-type]
                 )
         except Exception as err:
-            _reraise(err, "bigquery staging", None)
+            reraise(err, "bigquery staging", None)
 
     def estimate(
         self, sql: str, params: Mapping[str, Any], *, where: str, job: JobOptions | None = None
@@ -493,7 +413,7 @@ class BigQueryWarehouse:
                 job_retry=None,
             )
         except Exception as err:
-            _reraise(err, where, job)
+            reraise(err, where, job)
         return ScanEstimate(bytes=int(dry.total_bytes_processed or 0))
 
     # ---- results tables --------------------------------------------------------------
@@ -507,7 +427,7 @@ class BigQueryWarehouse:
         except gexc.NotFound:
             return False
         except Exception as err:
-            _reraise(err, f"bigquery {table.dataset}.{table.name}", None)
+            reraise(err, f"bigquery {table.dataset}.{table.name}", None)
         return True
 
     def load_results(
@@ -578,7 +498,7 @@ class BigQueryWarehouse:
             )
             load.result(retry=self._retry, timeout=self._timeout)
         except Exception as err:
-            _reraise(err, where, job)
+            reraise(err, where, job)
         return rows.num_rows
 
 
@@ -588,56 +508,3 @@ def _run_date(rows: pa.Table) -> dt.date | None:
         return None
     value = rows.column("run_date")[0].as_py()
     return value if isinstance(value, dt.date) else None
-
-
-def _reraise(
-    err: BaseException, where: str, job: JobOptions | None, *, scan: bool = False
-) -> NoReturn:
-    """Raise the project's error for ``err`` (chained), or ``err`` itself when it has none."""
-    mapped = _map_error(err, where, job, scan=scan)
-    if mapped is err:
-        raise err
-    raise mapped from err
-
-
-# A job that ended with one of these may succeed when run again.
-TRANSIENT_JOB_REASONS = frozenset(
-    {"backendError", "internalError", "rateLimitExceeded", "jobRateLimitExceeded"}
-)
-
-
-def _map_error(
-    err: BaseException, where: str, job: JobOptions | None, *, scan: bool = False
-) -> BaseException:
-    """The project's error for a client error; anything unexpected is returned as it is."""
-    if isinstance(err, DataError | TransientError):
-        return err
-    if error_reason(err) == CAP_EXCEEDED:
-        cap = job.maximum_bytes_billed if job else None
-        return DataError(
-            f"BigQuery refused the {'conversations scan' if scan else 'query'}: it would bill "
-            f"more than the cap of {cap if cap is not None else '?'} bytes "
-            f"({getattr(err, 'message', err)})",
-            where=where,
-            expected="a higher cap: the recipe's `maximum_bytes_billed` in meta.yml, or "
-            "LR_BIGQUERY_MAXIMUM_BYTES_BILLED for every recipe; or a query that reads less "
-            "(partition the messages table by `sent_at`, cluster it by `lead_key`)",
-        )
-    if isinstance(err, gexc.GoogleAPICallError):
-        return _map_api_error(err, where)
-    if is_transient(err):
-        return TransientError(f"BigQuery unavailable: {err}", where=where)
-    return err
-
-
-def _map_api_error(err: gexc.GoogleAPICallError, where: str) -> Exception:
-    if is_transient(err):
-        return TransientError(
-            f"BigQuery is throttling or unavailable ({err.code} {error_reason(err) or ''}): "
-            f"{err.message}",
-            where=where,
-        )
-    if isinstance(err, gexc.BadRequest | gexc.NotFound | gexc.Forbidden):
-        return DataError(f"BigQuery rejected the query: {err.message}", where=where)
-    # Anything else (401, 409, ...) is not something a retry fixes either.
-    return DataError(f"BigQuery error {err.code}: {err.message}", where=where)
