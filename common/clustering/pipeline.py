@@ -4,6 +4,10 @@
 hierarchy (and stores it) or assigns the texts to the stored clusters
 (``refit: incremental``), then finds keywords and representatives, names the
 clusters and tags the texts. `common.clustering.outputs` writes what it returns.
+
+Over 400 lines on purpose: it is the order of the stages (embed, topics, language,
+fit or assign, describe, name, tag) and their wiring; each stage's algorithm lives in
+its own module (`recursive`, `topics`, `language`, `assign`, `naming`, `tagging`).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -390,18 +394,7 @@ def _guided_topics(
     """Each text's topic among ``config.topics`` and its score (`common.clustering.topics`)."""
     from common.clustering.topics import assign_topics, topic_prototypes
 
-    def embed(texts: list[str]) -> np.ndarray:
-        vectors, _ = embed_texts(
-            texts,
-            embed=lambda batch: embedder.embed(batch),
-            provider=embedder.provider,
-            model=embedder.model,
-            dimensions=embedder.dimensions,
-            cache=cache,
-            ttl=timedelta(days=config.embedding.cache_ttl_days),
-            read_cache=read_cache,
-        )
-        return vectors
+    embed = _cached_embed(embedder, cache, config, read_cache=read_cache)
 
     prototypes, owner = topic_prototypes(config.topics, embed)
     found = assign_topics(
@@ -423,6 +416,27 @@ def _guided_topics(
     run.stats["topics"] = {"sizes": sizes, "new_themes": run.topics.count("")}
 
 
+def _cached_embed(
+    embedder: Embedder, cache: SummaryCache | None, config: ClusteringConfig, *, read_cache: bool
+) -> Callable[[list[str]], np.ndarray]:
+    """Embed a few extra texts (topic descriptions, tags) through the vector cache."""
+
+    def embed(texts: list[str]) -> np.ndarray:
+        vectors, _ = embed_texts(
+            texts,
+            embed=lambda batch: embedder.embed(batch),
+            provider=embedder.provider,
+            model=embedder.model,
+            dimensions=embedder.dimensions,
+            cache=cache,
+            ttl=timedelta(days=config.embedding.cache_ttl_days),
+            read_cache=read_cache,
+        )
+        return vectors
+
+    return embed
+
+
 def _tags(
     run: ClusterRun,
     config: ClusteringConfig,
@@ -441,17 +455,6 @@ def _tags(
         run.stats["tagging_llm"] = stats
         return tags
 
-    def embed(texts: list[str]) -> np.ndarray:
-        vectors, _ = embed_texts(
-            texts,
-            embed=lambda batch: embedder.embed(batch),
-            provider=embedder.provider,
-            model=embedder.model,
-            dimensions=embedder.dimensions,
-            cache=cache,
-            ttl=timedelta(days=config.embedding.cache_ttl_days),
-            read_cache=read_cache,
-        )
-        return vectors
+    embed = _cached_embed(embedder, cache, config, read_cache=read_cache)
 
     return tag_by_embedding(run.vectors, config.tags, embed, config.tag_min_similarity)
