@@ -377,9 +377,9 @@ def check_variant_prompt(recipe: Any, prepared: Prepared, variant: Variant) -> N
     Raises:
         EvalSetError: a placeholder the cases do not supply, naming the prompt file.
     """
-    from common.llm.analysis import CONVERSATION
     from common.llm.config import prompt_placeholders
-    from common.recipe.loader import did_you_mean
+    from common.llm.prompts import CONVERSATION
+    from common.text import did_you_mean
 
     template = variant.prompt if variant.prompt is not None else recipe.prompt
     where = variant.prompt_name if variant.prompt is not None else recipe.where(file="prompt.txt")

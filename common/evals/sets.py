@@ -421,7 +421,7 @@ def output_fields(recipe: Any) -> dict[str, FieldSpec]:
 
 
 def _unknown_field(name: str, fields: dict[str, FieldSpec], where: str) -> EvalSetError:
-    from common.recipe.loader import did_you_mean
+    from common.text import did_you_mean
 
     hint = did_you_mean(name, fields)
     return EvalSetError(

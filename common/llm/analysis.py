@@ -1,7 +1,10 @@
-"""Per-conversation structured analysis: prompts, cache keys, validation, one repair.
+"""Per-conversation structured analysis: requests, cache keys, validation, one repair.
 
 Pure of I/O except through the `LLMClient` and the `SummaryCache` it is given,
-so the summarize step, the HTTP analysis endpoint and evals share it.
+so the summarize step, the HTTP analysis endpoint and evals share it. What it
+works on and gives back (`Item`, `Outcome`, `AnalysisStats`) is in
+`common.llm.items`; the prompt (`render_prompt`, `check_prompt`) in
+`common.llm.prompts`.
 """
 
 from __future__ import annotations
@@ -10,121 +13,30 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from common.errors import TerminalError
-from common.llm.batch import BatchRouter, _count_batch
-from common.llm.config import LLMConfig, prompt_placeholders
+from common.llm.batch import BatchRouter
+from common.llm.config import LLMConfig
+from common.llm.items import SOURCES, AnalysisStats, Item, Outcome, count_batch, count_sources
+from common.llm.prompts import SYSTEM, Renderer, render_prompt
 from common.llm.providers.base import LLMRequest, LLMResponse, ProviderRejected
 from common.ports.summarycache import SummaryCache
 from common.privacy.masker import Masker, Masking
 
+__all__ = ["SOURCES", "Analyzer", "Item"]
+"""`Analyzer`, and the names callers outside `common.llm` still import from here."""
+
 log = logging.getLogger(__name__)
 
-SYSTEM = (
-    "You analyse sales conversations between a customer (user) and a company's bot or agents. "
-    "Answer with one JSON object that matches the given JSON Schema exactly, and nothing else."
-)
-CONVERSATION = "conversation"
-"""Placeholder of the conversation digest in prompt.txt (appended when absent)."""
-ANSWER_SOURCE = "answer_source"
-"""Column of the summaries shard saying where each answer came from (one of `SOURCES`)."""
-SOURCES = ("rule", "cache", "model", "batch")
-"""Where an answer came from: a recipe rule (`llm.rules`, no call), the summary cache, an
-online call to the model, or a provider batch. A failed item has no source."""
 REPAIR = (
     "\n\nYour previous answer was not valid: {error}\nPrevious answer: {answer}\n"
     "Answer again with only the JSON object."
 )
-
-
-@dataclass(frozen=True)
-class Item:
-    """One conversation to analyse."""
-
-    lead_key: str
-    fields: Mapping[str, Any]
-    """Lead and processor columns the prompt may use."""
-    digest: str
-
-
-@dataclass
-class Outcome:
-    """What happened to one item."""
-
-    lead_key: str
-    answer: dict[str, Any] | None = None
-    reason: str | None = None
-    """Why there is no answer (goes to ignored.csv)."""
-    cached: bool = False
-    repaired: bool = False
-    source: str | None = None
-    """One of `SOURCES` once there is an answer (None: no answer)."""
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-
-@dataclass
-class AnalysisStats:
-    """Counters of one batch, for the run document."""
-
-    conversations: int = 0
-    cache_hits: int = 0
-    llm_calls: int = 0
-    repairs: int = 0
-    ignored: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    batch_calls: int = 0
-    """Answers a provider batch gave (their tokens are also in input/output_tokens)."""
-    batch_input_tokens: int = 0
-    batch_output_tokens: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-    sources: dict[str, int] = field(default_factory=dict)
-    """Answers by source (`SOURCES`); summed over shards like the other counters."""
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-able."""
-        return dict(self.__dict__)
-
-
-def render_prompt(template: str, item: Item) -> str:
-    """Fill the prompt's placeholders; the digest goes where ``{conversation}`` is, or last."""
-    values = {k: ("" if v is None else v) for k, v in item.fields.items()}
-    values[CONVERSATION] = item.digest
-    text = template.format_map(values)
-    if CONVERSATION not in prompt_placeholders(template):
-        text = f"{text.rstrip()}\n\nConversation:\n{item.digest}"
-    return text
-
-
-def check_prompt(template: str, available: set[str], *, where: str) -> None:
-    """Every placeholder must be a column the pipeline supplies (or ``conversation``)."""
-    try:
-        names = prompt_placeholders(template)
-    except ValueError as err:
-        raise TerminalError(f"prompt has a broken placeholder: {err}", where=where) from err
-    for name in names:
-        if name != CONVERSATION and name not in available:
-            from common.recipe.loader import did_you_mean
-
-            hint = did_you_mean(name, available | {CONVERSATION})
-            raise TerminalError(
-                f"placeholder `{{{name}}}`: no lead column or processor column has this name"
-                + (f"; did you mean `{{{hint}}}`?" if hint else ""),
-                where=where,
-                expected="one of {conversation}, "
-                + ", ".join(f"{{{c}}}" for c in sorted(available)),
-            )
-
-
-Renderer = Callable[[str, Item], str]
-"""Turns a prompt template and an item into the user message."""
 
 
 class Analyzer:
@@ -324,9 +236,9 @@ class Analyzer:
         self, requests: list[LLMRequest], outcomes: list[Outcome], stats: AnalysisStats
     ) -> None:
         responses = await self.client.complete_many(requests)
-        await self._settle(requests, outcomes, responses, stats)
+        await self.settle(requests, outcomes, responses, stats)
 
-    async def _settle(
+    async def settle(
         self,
         requests: list[LLMRequest],
         outcomes: list[Outcome],
@@ -343,7 +255,7 @@ class Analyzer:
                 outcome.reason = _call_reason(response)
                 continue
             if batch:
-                _count_batch(stats, outcome, response.input_tokens, response.output_tokens)
+                count_batch(stats, outcome, response.input_tokens, response.output_tokens)
             else:
                 stats.llm_calls += 1
                 self._account(outcome, response, stats)
@@ -390,15 +302,6 @@ class Analyzer:
         reasons = [o.reason for o in outcomes]
         if reasons and all(r and r.startswith("llm rejected") for r in reasons):
             raise TerminalError(str(reasons[0]), where="llm provider")
-
-
-def count_sources(outcomes: Sequence[Outcome]) -> dict[str, int]:
-    """Answered outcomes by source: every name of `SOURCES`, zeros included."""
-    counts = dict.fromkeys(SOURCES, 0)
-    for outcome in outcomes:
-        if outcome.answer is not None and outcome.source is not None:
-            counts[outcome.source] = counts.get(outcome.source, 0) + 1
-    return counts
 
 
 def _call_reason(error: BaseException) -> str:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel
 
 from common.errors import ConfigError
-from common.llm.analysis import SYSTEM, Analyzer, Item, Renderer, render_prompt
+from common.llm.analysis import Analyzer
+from common.llm.items import Item
+from common.llm.prompts import SYSTEM, Renderer, render_prompt
 from common.ports.summarycache import SummaryCache
-from common.recipe import Recipe
+from common.privacy.config import PrivacySection
 from common.settings import Settings
 
 if TYPE_CHECKING:
@@ -26,6 +28,32 @@ DEFAULT_MODELS = {
     "gemini": "gemini-2.5-flash",
 }
 """Model used when neither the recipe nor LR_LLM_MODEL names one."""
+
+
+class _RecipeMeta(Protocol):
+    @property
+    def privacy(self) -> PrivacySection: ...
+
+
+class RecipeLike(Protocol):
+    """What `build_analyzer` reads of a recipe (a `common.recipe.Recipe`).
+
+    A protocol, so that the LLM layer does not import the recipe loader, which
+    imports the LLM modes to validate a recipe.
+    """
+
+    @property
+    def llm(self) -> LLMConfig | None: ...
+
+    @property
+    def prompt(self) -> str | None: ...
+
+    @property
+    def meta(self) -> _RecipeMeta: ...
+
+    def where(self, file: str = ..., field: str | None = None) -> str:
+        """Where in the recipe folder, for error messages."""
+        ...
 
 
 def effective_provider_model(
@@ -86,7 +114,7 @@ def _batch_router(config: LLMConfig, settings: Settings, model: str) -> Any:
 
 
 def build_analyzer(
-    recipe: Recipe,
+    recipe: RecipeLike,
     settings: Settings,
     cache: SummaryCache | None,
     *,

@@ -122,7 +122,7 @@ def _leads_frame(leads: list[LeadIn]) -> pl.DataFrame:
 
 def _check_prompt_fields(prompt: str, leads: list[LeadIn], computed: set[str]) -> None:
     """Every prompt placeholder the processors do not compute must be in each lead's fields."""
-    from common.llm.analysis import CONVERSATION
+    from common.llm.prompts import CONVERSATION
 
     needed = [n for n in prompt_placeholders(prompt) if n != CONVERSATION and n not in computed]
     for index, lead in enumerate(leads):

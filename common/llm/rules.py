@@ -20,9 +20,11 @@ import polars as pl
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from common.errors import RecipeError, TerminalError
-from common.llm.analysis import Item, Renderer, render_prompt
 from common.llm.config import AnswerRule, LLMConfig
+from common.llm.items import Item
+from common.llm.prompts import Renderer, render_prompt
 from common.processors.base import LEAD_KEY
+from common.text import did_you_mean
 
 RULE_INDEX = "_rule"
 """Column `match_rules` returns: the index of the first matching rule (null: none)."""
@@ -158,8 +160,6 @@ def check_rules(recipe: Any) -> None:
             field does not allow, an unknown answer field, an unknown column (with a
             did-you-mean) or a value of the wrong type for a processor's column.
     """
-    from common.recipe.loader import did_you_mean
-
     config: LLMConfig = recipe.llm
     if not config.rules:
         return

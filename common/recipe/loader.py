@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import difflib
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,15 @@ from pydantic import ValidationError
 from common.clustering.config import LLM_SUMMARY_FIELD, ClusteringConfig
 from common.clustering.config import produced_columns as clustering_columns
 from common.errors import LeadRecoveryError, RecipeError
-from common.llm.analysis import check_prompt
 from common.llm.config import LLMConfig
+from common.llm.prompts import check_prompt
 from common.messages import RECIPE_NAME_PATTERN
 from common.processors.base import LEAD_KEY, Processor
 from common.processors.registry import build as build_processor
 from common.processors.registry import resolve as resolve_processor
 from common.recipe.model import RecipeMeta
 from common.sql import check_parameters, output_columns
+from common.text import did_you_mean
 
 META = "meta.yml"
 NAME_PATTERN = re.compile(RECIPE_NAME_PATTERN)
@@ -382,13 +382,6 @@ def _check_output_columns(recipe: Recipe) -> None:
                 where=recipe.where(field=f"output_columns[{i}]"),
                 expected="one of " + ", ".join(sorted(produced)),
             )
-
-
-def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    """The closest candidate, ignoring case (column styles differ: `hours_since…` vs `HOURS_SINCE…`)."""
-    by_lower = {c.lower(): c for c in candidates}
-    match = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
-    return by_lower[match[0]] if match else None
 
 
 def validate_all(recipes_dir: Path) -> dict[str, LeadRecoveryError | None]:

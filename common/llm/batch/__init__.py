@@ -35,19 +35,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from common.errors import StepWaiting
+from common.llm.items import AnalysisStats, Outcome, count_batch
 from common.llm.providers.base import LLMRequest, LLMResponse
 
 if TYPE_CHECKING:
-    from common.llm.analysis import AnalysisStats, Analyzer, Outcome
-    from common.llm.batch.providers import BatchProvider
+    from common.llm.batch.base import BatchProvider
     from common.ports.blobstore import BlobStore
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,26 @@ def wants_batch(config: Any, misses: int) -> bool:
     return policy == "always" or misses >= config.batch_min_requests
 
 
+class Settler(Protocol):
+    """What a `BatchRouter` needs of its `Analyzer`: settle collected answers, cache valid ones."""
+
+    async def settle(
+        self,
+        requests: list[LLMRequest],
+        outcomes: list[Outcome],
+        responses: Sequence[LLMResponse | BaseException],
+        stats: AnalysisStats,
+        *,
+        batch: bool = False,
+    ) -> None:
+        """Validate answers (``batch``: a provider batch gave them); repair invalid ones."""
+        ...
+
+    def store(self, answered: Sequence[tuple[str, Outcome]]) -> None:
+        """Cache the valid answers of ``(cache key, outcome)`` pairs."""
+        ...
+
+
 class BatchRouter:
     """The batch side of one shard's `Analyzer`: submit, wait, settle collected answers."""
 
@@ -206,7 +226,7 @@ class BatchRouter:
                 outcome.cached = False
                 outcome.source = "batch"
                 stats.cache_hits -= 1
-                _count_batch(stats, outcome, *settled["tokens"])
+                count_batch(stats, outcome, *settled["tokens"])
 
     def active(self, config: Any, misses: int) -> bool:
         """Whether this shard's misses go through a batch: policy, or batching already began."""
@@ -215,7 +235,7 @@ class BatchRouter:
 
     def run(
         self,
-        analyzer: Analyzer,
+        analyzer: Settler,
         requests: list[LLMRequest],
         keys: list[str],
         outcomes: list[Outcome],
@@ -254,7 +274,7 @@ class BatchRouter:
             if key in state.answered:  # settled by an earlier invocation
                 outcomes[i].answer = state.answered[key]["answer"]
                 outcomes[i].source = "batch"
-                _count_batch(stats, outcomes[i], *state.answered[key]["tokens"])
+                count_batch(stats, outcomes[i], *state.answered[key]["tokens"])
             elif key in state.failed:
                 outcomes[i].reason = state.failed[key]
             elif key in in_flight:
@@ -277,7 +297,7 @@ class BatchRouter:
                 for i in answered
             ]
             asyncio.run(
-                analyzer._settle(
+                analyzer.settle(
                     [requests[i] for i in answered],
                     [outcomes[i] for i in answered],
                     responses,
@@ -329,13 +349,3 @@ class BatchRouter:
             record=state.waiting_record(),
             where=f"summarize-{self.scope.shard:05d}",
         )
-
-
-def _count_batch(stats: Any, outcome: Any, input_tokens: int, output_tokens: int) -> None:
-    stats.batch_calls += 1
-    stats.batch_input_tokens += input_tokens
-    stats.batch_output_tokens += output_tokens
-    stats.input_tokens += input_tokens
-    stats.output_tokens += output_tokens
-    outcome.input_tokens += input_tokens
-    outcome.output_tokens += output_tokens

@@ -41,7 +41,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from common.errors import ConfigError, TransientError
-from common.llm.batch.providers import BatchItem, BatchStatus
+from common.llm.batch.base import BatchItem, BatchStatus
 from common.llm.providers.base import LLMRequest
 
 if TYPE_CHECKING:

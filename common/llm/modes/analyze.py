@@ -7,9 +7,10 @@ from typing import Any
 
 import polars as pl
 
-from common.llm.analysis import ANSWER_SOURCE, Analyzer, Item, Outcome, count_sources
+from common.llm.analysis import Analyzer
 from common.llm.config import AnswerRule, LLMConfig
-from common.llm.modes import LLMPlan, ModeResult, merge_counters, reason_counts
+from common.llm.items import ANSWER_SOURCE, Item, Outcome, count_sources
+from common.llm.modes.base import LLMPlan, ModeResult, merge_counters, reason_counts
 from common.ports.summarycache import SummaryCache
 from common.processors.base import LEAD_KEY
 from common.settings import Settings

@@ -51,9 +51,9 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from common.errors import DataError, RecipeError
-from common.llm.analysis import AnalysisStats, Item, Outcome
 from common.llm.config import ExtractionConfig, LLMConfig, prompt_placeholders
-from common.llm.modes import (
+from common.llm.items import AnalysisStats, Item, Outcome
+from common.llm.modes.base import (
     ModeResult,
     call_counters,
     check_extra_prompt,
@@ -64,6 +64,7 @@ from common.llm.modes import (
 from common.ports.summarycache import SummaryCache
 from common.processors.base import LEAD_KEY
 from common.settings import Settings
+from common.text import did_you_mean
 
 IGNORE = "ignore_reason"
 GROUP = "_group"
@@ -479,8 +480,6 @@ class ExtractMode:
         Raises:
             RecipeError: naming the file or the meta.yml field.
         """
-        from common.recipe.loader import did_you_mean
-
         extraction: ExtractionConfig = recipe.llm.extraction
         columns = recipe.lead_columns
         if extraction.group_by != LEAD_KEY and columns is not None:

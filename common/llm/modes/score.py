@@ -31,9 +31,9 @@ from typing import Annotated, Any
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from common.llm.analysis import ANSWER_SOURCE, AnalysisStats, Item, Outcome
 from common.llm.config import LLMConfig, ScoringConfig
-from common.llm.modes import (
+from common.llm.items import ANSWER_SOURCE, AnalysisStats, Item, Outcome
+from common.llm.modes.base import (
     ModeResult,
     call_counters,
     check_extra_prompt,

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from pydantic import ValidationError
 
-from common.llm.analysis import Item, Outcome
+from common.llm.items import Item, Outcome
 from common.llm.config import LLMConfig
 from common.llm.modes import get_mode
 from common.llm.modes.extract import (
