@@ -1,4 +1,4 @@
-"""`lead-recovery runs wait`: follow a run to its end (registered by `register`)."""
+"""`lead-recovery runs wait`: follow a run to its end (added to the `runs` group by `common.cli.runs`)."""
 
 from __future__ import annotations
 
@@ -117,10 +117,3 @@ def wait_command(
     except LeadRecoveryError as err:
         raise click.ClickException(str(err)) from err
     raise SystemExit(code)
-
-
-def register(main: click.Group) -> None:
-    """Add `runs wait` to the `runs` group of ``main``."""
-    runs = main.commands["runs"]
-    assert isinstance(runs, click.Group)
-    runs.add_command(wait_command)
