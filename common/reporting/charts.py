@@ -135,7 +135,9 @@ def category_bars(frame: pl.DataFrame, spec: ChartSpec) -> list[Bar]:
     total = frame.height
     counts: dict[str, int] = {}
     for value, n in frame.group_by(column).len().iter_rows():
-        counts[_cell_text(value)] = n
+        # Null and "" are both an empty cell: add them up (group order is arbitrary).
+        text = _cell_text(value)
+        counts[text] = counts.get(text, 0) + n
     empty = counts.pop("", 0)
     order = list(spec.values) + sorted(
         (v for v in counts if v not in spec.values), key=lambda v: (-counts[v], v)

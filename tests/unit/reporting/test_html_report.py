@@ -136,6 +136,12 @@ def test_score_histogram_bins() -> None:
     assert bars["90–100"] == 1 and bars["(empty)"] == 1 and sum(bars.values()) == 6
 
 
+def test_null_and_empty_text_are_one_empty_bar() -> None:
+    frame = pl.DataFrame({"reason": ["A", None, "", "A", None, ""] * 50})
+    bars = {b.label: b.count for b in bars_for(frame, ChartSpec("bars", ("reason",), "x"))}
+    assert bars == {"A": 100, "(empty)": 200}
+
+
 def test_processor_states_and_flags_are_charted(demo: Recipe) -> None:
     frame = pl.DataFrame(
         {
