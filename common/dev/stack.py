@@ -23,10 +23,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -38,9 +34,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common import chain
 from common.dev import emulators
+from common.dev.processes import (
+    REPO,
+    Process,
+    group_members,
+    serve,
+    stop_group,
+    wait_listening,
+)
 from common.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[2]
 STATE_FILE = "state.json"
 ENV_FILE = "env.sh"
 
@@ -74,17 +77,6 @@ class DevSettings(BaseSettings):
 
 
 @dataclass
-class Process:
-    """One background process of the stack; ``pid`` leads its own process group."""
-
-    name: str
-    pid: int
-    port: int
-    log: str
-    kind: str  # "emulator" or "function"
-
-
-@dataclass
 class State:
     """What `up` started, as written to the state file."""
 
@@ -112,88 +104,6 @@ class State:
         return cls(**raw)
 
 
-# ----------------------------------------------------------------- processes
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of process group ``pgid``, read from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            found.append(int(entry.name))
-    return found
-
-
-def port_open(port: int) -> bool:
-    """Whether something listens on 127.0.0.1:``port``."""
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _stop_group(process: Process, grace_s: float = 10.0) -> None:
-    # gunicorn (functions-framework) shuts down at once on SIGINT; the emulators on SIGTERM.
-    first = signal.SIGINT if process.kind == "function" else signal.SIGTERM
-    for sig in (first, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, sig)
-        deadline = time.monotonic() + grace_s
-        while group_members(process.pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not group_members(process.pid):
-            return
-
-
-def _functions_framework() -> str:
-    beside = Path(sys.executable).with_name("functions-framework")
-    return str(beside) if beside.exists() else "functions-framework"
-
-
-def _serve(function: str, signature: str, env: dict[str, str], logs: Path) -> Process:
-    port = emulators.free_port()
-    log = logs / f"{function}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                _functions_framework(),
-                *("--source", str(REPO / "functions" / function / "main.py")),
-                *("--target", function, "--signature-type", signature),
-                *("--host", "127.0.0.1", "--port", str(port)),
-            ],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # own process group: gunicorn's workers go with it
-        )
-    return Process(function, proc.pid, port, str(log), "function")
-
-
-def _wait_listening(process: Process, deadline: float) -> None:
-    while not port_open(process.port):
-        if not group_members(process.pid):
-            tail = Path(process.log).read_text(errors="replace").splitlines()[-20:]
-            raise ConfigError(
-                f"the {process.name} server exited before listening; log {process.log}:\n"
-                + "\n".join(tail),
-                where="make dev",
-            )
-        if time.monotonic() > deadline:
-            raise ConfigError(
-                f"the {process.name} server did not listen on port {process.port} in time "
-                f"(LR_DEV_START_TIMEOUT_S); log {process.log}",
-                where="make dev",
-            )
-        time.sleep(0.1)
-
-
 def chain_functions() -> dict[str, str]:
     """Function (= stage) → signature type: fetch_leads is HTTP, the others CloudEvent."""
     return {
@@ -203,7 +113,6 @@ def chain_functions() -> dict[str, str]:
     }
 
 
-# ----------------------------------------------------------------- pubsub
 def _create_pubsub(state: State, servers: dict[str, Process], dev: DevSettings) -> None:
     from google.api_core import exceptions as gexc
     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
@@ -325,7 +234,7 @@ def _up(dev: DevSettings, state: State, state_dir: Path, logs: Path) -> None:
     os.environ.update(client_env)  # the clients below talk to the emulators
 
     server_env = {**os.environ, "PYTHONPATH": str(REPO), "LR_LOG_FORMAT": "text"}
-    servers = {f: _serve(f, kind, server_env, logs) for f, kind in chain_functions().items()}
+    servers = {f: serve(f, kind, server_env, logs) for f, kind in chain_functions().items()}
     state.processes.extend(servers.values())
     state.save(state_dir)
 
@@ -337,7 +246,7 @@ def _up(dev: DevSettings, state: State, state_dir: Path, logs: Path) -> None:
     )
     deadline = time.monotonic() + dev.start_timeout_s
     for server in servers.values():
-        _wait_listening(server, deadline)
+        wait_listening(server, deadline)
     _create_pubsub(state, servers, dev)
     (state_dir / ENV_FILE).write_text(
         "# Source me: the lead-recovery CLI and gcloud against the local chain (make dev).\n"
@@ -390,7 +299,7 @@ def down(state_dir: Path) -> list[Process]:
     ordered = sorted(state.processes, key=lambda p: p.kind != "function")
     running = [p for p in ordered if group_members(p.pid)]
     for process in running:
-        _stop_group(process)
+        stop_group(process)
     left = [p for p in ordered if group_members(p.pid)]
     if left:
         raise ConfigError(

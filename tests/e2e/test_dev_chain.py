@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from common.dev.stack import group_members, port_open
+from common.dev.processes import group_members, port_open
 from tests.e2e.conftest import AS_OF, REPO
 
 pytestmark = pytest.mark.emulators
