@@ -47,17 +47,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from tenacity import (
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_random_exponential,
-)
+from tenacity import Retrying, stop_after_attempt, stop_after_delay
 
 from common.adapters.local.memory_budget import MemoryRateBudgetStore
 from common.errors import TransientError
 from common.ports.ratebudget import BucketSpec, Grant, RateBudgetStore
+from common.retry import Backoff
 
 if TYPE_CHECKING:
     from common.settings import Settings
@@ -67,13 +62,18 @@ log = logging.getLogger(__name__)
 Kind = Literal["rpm", "tpm"]
 
 
+LEASE_BACKOFF = Backoff(attempts=3, initial_s=0.05, max_s=0.5, retry_on=TransientError)
+"""How a lease transaction is retried (`common.retry`): transient store errors, jittered."""
+LEASE_DEADLINE_S = 2.0
+"""No retry starts this long after a lease's first attempt: the calls wait on the lease, so a
+slow store falls back to the local share (`LeasePolicy.fallback_s`) instead."""
+
+
 def _retrying() -> Retrying:
-    """The one retry policy of a lease: transient store errors, 3 attempts within 2 s, jittered."""
-    return Retrying(
-        retry=retry_if_exception_type(TransientError),
-        stop=stop_after_attempt(3) | stop_after_delay(2.0),
-        wait=wait_random_exponential(multiplier=0.05, max=0.5),
-        reraise=True,
+    """The retry policy of a lease: `LEASE_BACKOFF`, within `LEASE_DEADLINE_S`."""
+    retrying = LEASE_BACKOFF.retrying()
+    return retrying.copy(
+        stop=stop_after_attempt(LEASE_BACKOFF.attempts) | stop_after_delay(LEASE_DEADLINE_S)
     )
 
 

@@ -42,13 +42,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiolimiter import AsyncLimiter
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
+from tenacity import RetryCallState
 
 from common.llm.budget import RateBudget
 from common.llm.config import RateLimits
@@ -62,6 +56,7 @@ from common.llm.providers.base import (
     RateLimited,
 )
 from common.observability.tracing import span
+from common.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +172,14 @@ class LLMClient:
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
             weakref.WeakKeyDictionary()
         )
-        self._jitter = wait_random_exponential(multiplier=backoff_initial, max=backoff_max)
+        self.retry_policy = Backoff(
+            attempts=limits.retries + 1,
+            initial_s=backoff_initial,
+            max_s=backoff_max,
+            retry_on=RETRYABLE,
+        )
+        """The project's retry policy (`common.retry`): RETRYABLE errors, full jitter. A 429's
+        Retry-After rests the key (`KeyPool.cooldown`) instead of lengthening the wait."""
 
     # --- public -------------------------------------------------------------------
 
@@ -191,12 +193,8 @@ class LLMClient:
         """
         self.stats.calls += 1
         state = _CallState()
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.limits.retries + 1),
-            wait=self._jitter,
-            retry=retry_if_exception_type(RETRYABLE),
-            before_sleep=lambda rs: self._on_retry(rs, request, state),
-            reraise=True,
+        retrying = self.retry_policy.async_retrying(
+            before_sleep=lambda rs: self._on_retry(rs, request, state)
         )
         try:
             async for attempt in retrying:
