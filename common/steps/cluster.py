@@ -5,10 +5,10 @@ clusters the kept leads' texts (`common.clustering.pipeline.run_clustering`),
 writes the outputs under ``output_run/<recipe>/<stamp>/`` and
 ``runs/<run_id>/clusters.parquet`` (``lead_key, cluster_label, cluster_name``,
 the label and name at every depth, ``tags``), which the report joins into the
-analysis CSV (`join_clusters`), and publishes the run to the next stage.
+analysis CSV (`common.steps.merge.join_clusters`), and publishes the run to the
+next stage.
 
-Only the light imports live at module level: the report imports `join_clusters`
-from here without loading numpy's friends.
+The clustering stack (numpy and friends) is imported inside the step.
 """
 
 from __future__ import annotations
@@ -22,34 +22,15 @@ import polars as pl
 from common import chain, layout
 from common.errors import TerminalError, TransientError
 from common.messages import RunMessage
-from common.ports import BlobStore, StateStore, StepKey
+from common.ports import StateStore, StepKey
 from common.processors.base import LEAD_KEY
 from common.steps.context import StepContext
 from common.steps.io import read_frame, write_frame
+from common.steps.merge import IGNORE, clusters_key, merge_shards
 from common.steps.runner import run_once
 
 log = logging.getLogger(__name__)
 STEP = "cluster"
-IGNORE = "ignore_reason"
-
-
-def clusters_key(run_id: str) -> str:
-    """``runs/<run_id>/clusters.parquet``: each clustered lead's label and name."""
-    return f"{layout.RUNS}/{run_id}/clusters.parquet"
-
-
-def join_clusters(frame: pl.DataFrame, blobs: BlobStore, run_id: str) -> pl.DataFrame:
-    """``frame`` with the run's cluster columns joined by lead key (unchanged when not clustered).
-
-    Leads that were not clustered (no text) get nulls. Columns ``frame``
-    already has are not replaced.
-    """
-    key = clusters_key(run_id)
-    if not blobs.exists(key):
-        return frame
-    clusters = read_frame(blobs, key)
-    extra = [c for c in clusters.columns if c != LEAD_KEY and c not in frame.columns]
-    return frame.join(clusters.select(LEAD_KEY, *extra), on=LEAD_KEY, how="left")
 
 
 def _messages(ctx: StepContext, run_id: str, shards: list[int]) -> pl.DataFrame:
@@ -76,7 +57,6 @@ def cluster(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         from common.clustering.pipeline import run_clustering
         from common.clustering.texts import build_texts
         from common.steps.failures import failed_shards
-        from common.steps.report import merge_shards
 
         recipe = ctx.recipe(message.recipe)
         config = recipe.clustering

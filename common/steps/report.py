@@ -22,16 +22,14 @@ from common.reporting import latest, run_sinks
 from common.results import history
 from common.results.load import load_run, recovery_trend, with_history
 from common.results.tables import ResultsTables
-from common.steps.cluster import join_clusters
 from common.steps.context import StepContext
 from common.steps.failures import failed_shards, failure_records
-from common.steps.io import read_frame
 from common.steps.jobs import job_options
+from common.steps.merge import IGNORE, join_clusters, merge_shards
 from common.steps.runner import run_once
 
 log = logging.getLogger(__name__)
 STEP = "report"
-IGNORE = "ignore_reason"
 
 
 def requested_columns(
@@ -86,31 +84,6 @@ def to_csv(frame: pl.DataFrame) -> bytes:
     buffer = io.BytesIO()
     neutralize_formulas(frame).write_csv(buffer, datetime_format="%Y-%m-%dT%H:%M:%S%.f%:z")
     return buffer.getvalue()
-
-
-def merge_shards(
-    ctx: StepContext, run_id: str, shards: list[int], *, with_summaries: bool = False
-) -> pl.DataFrame:
-    """The given feature shards of a run (joined with the LLM answers when asked), by lead key."""
-    blobs = ctx.backends.blobs
-    kinds = ["features", "summaries"] if with_summaries else ["features"]
-    keys = {kind: [layout.shard_key(run_id, kind, i) for i in shards] for kind in kinds}
-    missing = [k for group in keys.values() for k in group if not blobs.exists(k)]
-    if missing:
-        raise TransientError(f"{len(missing)} shard objects are not written yet", where=missing[0])
-    if not shards:
-        return pl.DataFrame(schema={LEAD_KEY: pl.String, IGNORE: pl.String})
-    merged = pl.concat([read_frame(blobs, k) for k in keys["features"]], how="diagonal_relaxed")
-    if with_summaries:
-        summaries = pl.concat(
-            [read_frame(blobs, k) for k in keys["summaries"]], how="diagonal_relaxed"
-        )
-        merged = (
-            merged.join(summaries.rename({IGNORE: "_llm_ignore"}), on=LEAD_KEY, how="left")
-            .with_columns(pl.coalesce(IGNORE, "_llm_ignore").alias(IGNORE))
-            .drop("_llm_ignore")
-        )
-    return merged.sort(LEAD_KEY)
 
 
 def llm_totals(steps: list[dict[str, Any]]) -> dict[str, Any]:

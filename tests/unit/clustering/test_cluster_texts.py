@@ -13,8 +13,8 @@ from common.clustering.config import ClusteringConfig
 from common.clustering.texts import build_texts
 from common.errors import DataError
 from common.processors.base import normalize_messages
-from common.steps.cluster import clusters_key, join_clusters
 from common.steps.io import write_frame
+from common.steps.merge import clusters_key, join_clusters
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 

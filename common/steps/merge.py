@@ -1,0 +1,64 @@
+"""A run's merged shards and its cluster columns: what the cluster and report steps both read.
+
+`merge_shards` joins the per-shard features (and LLM answers) of a run by
+lead key; `join_clusters` adds the columns the cluster step wrote to
+``runs/<run_id>/clusters.parquet``. Only light imports (polars): the report
+loads this without the clustering stack.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from common import layout
+from common.errors import TransientError
+from common.ports import BlobStore
+from common.processors.base import LEAD_KEY
+from common.steps.context import StepContext
+from common.steps.io import read_frame
+
+IGNORE = "ignore_reason"
+
+
+def merge_shards(
+    ctx: StepContext, run_id: str, shards: list[int], *, with_summaries: bool = False
+) -> pl.DataFrame:
+    """The given feature shards of a run (joined with the LLM answers when asked), by lead key."""
+    blobs = ctx.backends.blobs
+    kinds = ["features", "summaries"] if with_summaries else ["features"]
+    keys = {kind: [layout.shard_key(run_id, kind, i) for i in shards] for kind in kinds}
+    missing = [k for group in keys.values() for k in group if not blobs.exists(k)]
+    if missing:
+        raise TransientError(f"{len(missing)} shard objects are not written yet", where=missing[0])
+    if not shards:
+        return pl.DataFrame(schema={LEAD_KEY: pl.String, IGNORE: pl.String})
+    merged = pl.concat([read_frame(blobs, k) for k in keys["features"]], how="diagonal_relaxed")
+    if with_summaries:
+        summaries = pl.concat(
+            [read_frame(blobs, k) for k in keys["summaries"]], how="diagonal_relaxed"
+        )
+        merged = (
+            merged.join(summaries.rename({IGNORE: "_llm_ignore"}), on=LEAD_KEY, how="left")
+            .with_columns(pl.coalesce(IGNORE, "_llm_ignore").alias(IGNORE))
+            .drop("_llm_ignore")
+        )
+    return merged.sort(LEAD_KEY)
+
+
+def clusters_key(run_id: str) -> str:
+    """``runs/<run_id>/clusters.parquet``: each clustered lead's label and name."""
+    return f"{layout.RUNS}/{run_id}/clusters.parquet"
+
+
+def join_clusters(frame: pl.DataFrame, blobs: BlobStore, run_id: str) -> pl.DataFrame:
+    """``frame`` with the run's cluster columns joined by lead key (unchanged when not clustered).
+
+    Leads that were not clustered (no text) get nulls. Columns ``frame``
+    already has are not replaced.
+    """
+    key = clusters_key(run_id)
+    if not blobs.exists(key):
+        return frame
+    clusters = read_frame(blobs, key)
+    extra = [c for c in clusters.columns if c != LEAD_KEY and c not in frame.columns]
+    return frame.join(clusters.select(LEAD_KEY, *extra), on=LEAD_KEY, how="left")
