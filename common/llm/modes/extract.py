@@ -36,19 +36,19 @@ succeeded are cached. A failed follow-up keeps the event columns and sets
 ``ignore_reason`` ``follow-up failed: …``. Groups are formed within a shard:
 with ``group_by`` other than ``lead_key``, a group split over two shards is two
 groups (keep ``shard_size`` above the leads of the largest run).
+
+The batching is in `common.llm.modes.extract_batches`; the events' answer models,
+their source check and the list a follow-up shows in `common.llm.modes.extract_events`.
 """
 
 from __future__ import annotations
 
-import copy
 import json
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from common.errors import DataError, RecipeError
 from common.llm.config import ExtractionConfig, LLMConfig, prompt_placeholders
@@ -61,31 +61,21 @@ from common.llm.modes.base import (
     read_recipe_file,
     reason_counts,
 )
+from common.llm.modes.extract_batches import GROUP, Batch, make_batches
+from common.llm.modes.extract_events import (
+    FollowupAnswer,
+    SourceCheck,
+    batch_model,
+    check_sources,
+    constrain_sources,
+    render_events,
+)
 from common.ports.summarycache import SummaryCache
 from common.processors.base import LEAD_KEY
 from common.settings import Settings
 from common.text import did_you_mean
 
 IGNORE = "ignore_reason"
-GROUP = "_group"
-IMPACTS = ("low", "medium", "high")
-MEDIA = "<media>"
-TIME_FORMAT = "%Y-%m-%d %H:%M"
-ELLIPSIS = "…"
-_LINE_BREAKS = r"[ \t]*(?:\r\n|[\r\n\v\f\x85\u2028\u2029])\s*"
-_ID_TOKEN = re.compile(r"[^\s,;\[\]()<>\"'`=]+")
-"""Pieces of a cited string that may be a message id (``id=m1, m2`` → ``m1``, ``m2``)."""
-
-TITLE_MAX_LENGTH = 120
-DESCRIPTION_MAX_LENGTH = 400
-METRIC_MAX_LENGTH = 80
-MAX_METRICS = 5
-MAX_SOURCES = 10
-SUBJECT_MAX_LENGTH = 150
-BODY_MAX_LENGTH = 1000
-"""About 170 words. llama.cpp (the local provider) cannot build a grammar for a string much
-longer: it refuses (and the process may crash) from about 1,100 characters."""
-
 EXTRACT_SYSTEM = (
     "You read a company's messages (chat and email) and extract the significant business "
     "events they report: revenue and growth figures, funding, hires, churn, launches, "
@@ -112,297 +102,6 @@ COLUMNS: dict[str, pl.DataType] = {
     "followup_body": pl.String(),
 }
 """Columns this mode adds."""
-
-
-# --- answer models ----------------------------------------------------------------------
-
-
-def event_model(event_types: Sequence[str]) -> type[BaseModel]:
-    """One extracted event, its ``type`` one of ``event_types``."""
-    kinds: Any = Literal[tuple(event_types)]
-    impact: Any = Literal[IMPACTS]
-    fields: dict[str, Any] = {
-        "type": (kinds, Field(description="The kind of event.")),
-        "title": (Annotated[str, Field(max_length=TITLE_MAX_LENGTH)], Field(description="Short.")),
-        "description": (
-            Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH)],
-            Field(description="What happened, with the numbers the messages give."),
-        ),
-        "impact": (impact, Field(description="Business impact.")),
-        "metrics": (
-            Annotated[
-                list[Annotated[str, Field(max_length=METRIC_MAX_LENGTH)]],
-                Field(max_length=MAX_METRICS),
-            ],
-            Field(description="Figures quoted, e.g. `MRR $182k`, `churn 2.1%`."),
-        ),
-        "severity": (
-            Annotated[int, Field(ge=1, le=5)],
-            Field(description="How much an investor should care, 1-5."),
-        ),
-        "source_message_ids": (
-            Annotated[
-                list[Annotated[str, Field(max_length=64)]],
-                Field(min_length=1, max_length=MAX_SOURCES),
-            ],
-            Field(description="Ids of the messages the event comes from."),
-        ),
-    }
-    return create_model("Event", __config__=ConfigDict(extra="forbid"), **fields)
-
-
-def batch_model(event_types: Sequence[str], max_events: int) -> type[BaseModel]:
-    """The answer of one batch call: ``{"events": [...]}``."""
-    event = event_model(event_types)
-    fields: dict[str, Any] = {
-        "events": (
-            Annotated[list[event], Field(max_length=max_events)],  # type: ignore[valid-type]
-            Field(description="Significant events in these messages (may be empty)."),
-        )
-    }
-    return create_model("BatchEvents", __config__=ConfigDict(extra="forbid"), **fields)
-
-
-MAX_ENUM_IDS = 250
-"""Most ids sent as an enum (OpenAI's strict mode limits long enums); larger batches cite freely."""
-
-
-def constrain_sources(schema: Mapping[str, Any], ids: Sequence[str]) -> dict[str, Any]:
-    """A copy of a `batch_model` schema whose ``source_message_ids`` may only be ``ids``.
-
-    Structured output (and the local model's grammar) then cannot cite a message
-    outside the batch; with more than `MAX_ENUM_IDS` ids the schema is returned
-    unchanged. `check_sources` checks the answer either way.
-    """
-    out = copy.deepcopy(dict(schema))
-    if 0 < len(ids) <= MAX_ENUM_IDS:
-        cited = out["$defs"]["Event"]["properties"]["source_message_ids"]["items"]
-        cited.pop("maxLength", None)
-        cited["enum"] = list(ids)
-    return out
-
-
-class FollowupAnswer(BaseModel):
-    """The answer of a group's follow-up call."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    subject: str = Field(max_length=SUBJECT_MAX_LENGTH, description="Subject line.")
-    body: str = Field(max_length=BODY_MAX_LENGTH, description="The email body, plain text.")
-
-
-# --- grouping and batching (pure) -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Consecutive messages of one group, sent in one extraction call."""
-
-    group: str
-    index: int
-    """0-based position within the group."""
-    count: int
-    """Batches in the group."""
-    message_ids: tuple[str, ...]
-    """In time order."""
-    sent_at: tuple[Any, ...]
-    """Timestamps of ``message_ids`` (same order)."""
-    digest: str
-
-    @property
-    def label(self) -> str:
-        """``<group>#<n>/<count>``, for logs and reasons."""
-        return f"{self.group}#{self.index + 1}/{self.count}"
-
-
-def cut_batches(tokens: Sequence[int], *, batch_size: int, token_budget: int) -> list[range]:
-    """Split consecutive lines into batches: at most ``batch_size`` lines and ``token_budget`` tokens.
-
-    Args:
-        tokens: Tokens of each line, in order (a line break costs one more).
-        batch_size: Most lines per batch.
-        token_budget: Most tokens per batch; a single line over it is alone in its batch.
-
-    Returns:
-        The batches as index ranges, covering every line once, in order.
-    """
-    spans: list[range] = []
-    start, used = 0, 0
-    for i, cost in enumerate(tokens):
-        size = i - start
-        if size and (size >= batch_size or used + cost + 1 > token_budget):
-            spans.append(range(start, i))
-            start, used = i, 0
-        used += cost + 1
-    if start < len(tokens):
-        spans.append(range(start, len(tokens)))
-    return spans
-
-
-def batch_lines(messages: pl.DataFrame, *, timezone: str) -> pl.DataFrame:
-    """``_group``, ``message_id``, ``sent_at`` and the digest ``line``, in group and time order.
-
-    Args:
-        messages: Canonical messages with a ``_group`` column.
-        timezone: IANA zone of the printed times.
-    """
-    stamp = pl.col("sent_at").dt.convert_time_zone(timezone).dt.strftime(TIME_FORMAT).fill_null("?")
-    body = pl.col("text").str.replace_all(_LINE_BREAKS, " ").str.strip_chars().fill_null(MEDIA)
-    line = pl.concat_str(
-        [
-            pl.lit("[id="),
-            pl.col("message_id").fill_null("?"),
-            pl.lit(" "),
-            stamp,
-            pl.lit("] "),
-            pl.col("sender").fill_null("unknown"),
-            pl.lit(": "),
-            body,
-        ]
-    )
-    return messages.sort([GROUP, "sent_at", "message_id"], nulls_last=True).select(
-        GROUP, "message_id", "sent_at", line.alias("line")
-    )
-
-
-def _cut_line(line: str, budget: int) -> str:
-    """The start of ``line`` within ``budget`` tokens (its id and time are at the start)."""
-    from common.llm.tokens import encoding
-
-    ids = encoding().encode_ordinary(line)
-    return encoding().decode(ids[: max(1, budget - 2)]) + ELLIPSIS
-
-
-def make_batches(
-    messages: pl.DataFrame, *, batch_size: int, token_budget: int, timezone: str
-) -> list[Batch]:
-    """Every group's messages in time order, cut by `cut_batches`.
-
-    Args:
-        messages: Canonical messages with a ``_group`` column.
-        batch_size: ``llm.extraction.batch_size``.
-        token_budget: ``llm.token_budget`` (most digest tokens per batch).
-        timezone: The recipe's zone.
-
-    Returns:
-        Batches by group (sorted), then time.
-    """
-    from common.llm.tokens import count_tokens_batch
-
-    frame = batch_lines(messages, timezone=timezone)
-    batches: list[Batch] = []
-    for (group,), part in frame.group_by(GROUP, maintain_order=True):
-        lines: list[str] = part["line"].to_list()
-        tokens = count_tokens_batch(lines)
-        for i, cost in enumerate(tokens):
-            if cost + 1 > token_budget:
-                lines[i] = _cut_line(lines[i], token_budget)
-                tokens[i] = token_budget - 1
-        ids: list[str] = part["message_id"].to_list()
-        times: list[Any] = part["sent_at"].to_list()
-        spans = cut_batches(tokens, batch_size=batch_size, token_budget=token_budget)
-        for index, span in enumerate(spans):
-            batches.append(
-                Batch(
-                    group=str(group),
-                    index=index,
-                    count=len(spans),
-                    message_ids=tuple(ids[span.start : span.stop]),
-                    sent_at=tuple(times[span.start : span.stop]),
-                    digest="\n".join(lines[span.start : span.stop]),
-                )
-            )
-    return batches
-
-
-def resolve_sources(cited: Sequence[str], known: Mapping[str, Any] | set[str]) -> list[str]:
-    """The known message ids among ``cited``, in order, without repeats.
-
-    A cited string that is not itself an id may hold some (``id=m1``,
-    ``m1, m2``): its pieces that are known ids count.
-    """
-    found: list[str] = []
-    for text in cited:
-        candidates = [text.strip()] if text.strip() in known else _ID_TOKEN.findall(text)
-        for candidate in candidates:
-            if candidate in known and candidate not in found:
-                found.append(candidate)
-    return found
-
-
-@dataclass
-class SourceCheck:
-    """What checking the cited ids of a batch's events found."""
-
-    unknown_ids: int = 0
-    """Cited strings that named no message of the batch."""
-    unsourced_events: int = 0
-    """Events dropped because none of their cited ids is in the batch."""
-
-
-def check_sources(
-    events: Sequence[Mapping[str, Any]], known: Mapping[str, Any] | set[str]
-) -> tuple[list[dict[str, Any]], SourceCheck]:
-    """Keep only cited ids present in the batch; drop events left without any.
-
-    Args:
-        events: The batch answer's events.
-        known: The batch's message ids.
-
-    Returns:
-        The kept events (``source_message_ids`` replaced by the known ones) and counters.
-    """
-    kept: list[dict[str, Any]] = []
-    check = SourceCheck()
-    for event in events:
-        cited = [str(s) for s in event.get("source_message_ids") or []]
-        sources = resolve_sources(cited, known)
-        check.unknown_ids += sum(1 for s in cited if not resolve_sources([s], known))
-        if not sources:
-            check.unsourced_events += 1
-            continue
-        kept.append({**event, "source_message_ids": sources})
-    return kept, check
-
-
-def render_events(events: Sequence[Mapping[str, Any]], token_budget: int) -> str:
-    """The compact event list of a follow-up prompt, within ``token_budget`` tokens.
-
-    One line per event, oldest first::
-
-        - 2026-09-14 funding (impact high, severity 5): Seed closed — $4M led by … [$4M; 18 months runway]
-
-    When the list is over budget, the least severe events are left out and a
-    last line says how many.
-    """
-    from common.llm.tokens import count_tokens_batch
-
-    def line(event: Mapping[str, Any]) -> str:
-        metrics = "; ".join(event.get("metrics") or [])
-        return (
-            f"- {event.get('first_seen', '?')} {event['type']} (impact {event['impact']}, "
-            f"severity {event['severity']}): {event['title']} — {event['description']}"
-            + (f" [{metrics}]" if metrics else "")
-        )
-
-    lines = [line(e) for e in events]
-    costs = count_tokens_batch(lines)
-    rank = sorted(
-        range(len(events)),
-        key=lambda i: (-int(events[i]["severity"]), -IMPACTS.index(events[i]["impact"]), i),
-    )
-    chosen: set[int] = set()
-    used = 0
-    for i in rank:
-        if used + costs[i] + 1 > token_budget and chosen:
-            break
-        chosen.add(i)
-        used += costs[i] + 1
-    text = "\n".join(lines[i] for i in range(len(events)) if i in chosen)
-    left = len(events) - len(chosen)
-    if left:
-        text += f"\n[{ELLIPSIS} {left} less severe events omitted]"
-    return text
 
 
 def render_followup(template: str, item: Item) -> str:

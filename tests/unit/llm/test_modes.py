@@ -13,20 +13,17 @@ import polars as pl
 import pytest
 from pydantic import ValidationError
 
-from common.llm.items import Item, Outcome
 from common.llm.config import LLMConfig
+from common.llm.items import Item, Outcome
 from common.llm.modes import get_mode
-from common.llm.modes.extract import (
-    GROUP,
+from common.llm.modes.extract import render_followup
+from common.llm.modes.extract_batches import GROUP, Batch, cut_batches, make_batches
+from common.llm.modes.extract_events import (
     MAX_ENUM_IDS,
-    Batch,
     batch_model,
     check_sources,
     constrain_sources,
-    cut_batches,
-    make_batches,
     render_events,
-    render_followup,
     resolve_sources,
 )
 from common.llm.modes.score import (
