@@ -18,7 +18,8 @@ import pytest
 from common.errors import ConfigError
 from common.llm.config import LLMConfig
 from common.llm.providers.base import LLMRequest, LLMResponse, Provider, ProviderRejected
-from common.llm.providers.local import LocalProvider, bounded_schema, find_model_file
+from common.llm.providers.local import LocalProvider, find_model_file
+from common.llm.providers.local_schema import bounded_schema
 
 CONFIG = LLMConfig.model_validate(
     {

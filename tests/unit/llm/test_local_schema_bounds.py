@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.llm.providers.local import GRAMMAR_MAX_LENGTH, bounded_schema
+from common.llm.providers.local_schema import GRAMMAR_MAX_LENGTH, bounded_schema
 
 
 def test_long_string_limits_are_capped_for_the_grammar() -> None:
