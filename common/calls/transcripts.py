@@ -24,15 +24,15 @@ instances) cannot safely append to one Parquet file, and a BigQuery streaming
 insert per call would put the warehouse on the webhook's critical path. The
 export is idempotent (same store, same file) and cheap to re-run before a run.
 
-Run it with ``python -m common.calls.transcripts [--out PATH]``.
+Run it with ``python -m common.calls.export [--out PATH]`` (`common.calls.export` builds
+the store from the settings; this module is handed one, so the call store
+adapters can use its message helpers without a circle).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -178,26 +178,3 @@ def export_transcripts(store: CallStore, out: Path, lead_keys: Sequence[str] | N
         Path(tmp).unlink(missing_ok=True)
         raise
     return int(table.num_rows)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m common.calls.transcripts [--out PATH]``: export with the LR_* settings."""
-    from common.backends import build_call_store
-    from common.settings import get_settings
-
-    settings = get_settings()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=settings.warehouse_dir / "calls" / "messages.parquet",
-        help="Parquet file to write (default: <LR_WAREHOUSE_DIR>/calls/messages.parquet)",
-    )
-    args = parser.parse_args(argv)
-    rows = export_transcripts(build_call_store(settings), args.out)
-    print(f"{rows} call messages written to {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
