@@ -4,8 +4,9 @@ The same discipline as `common.llm.client.LLMClient`, for batches of texts
 instead of generations: a concurrency slot (``limits.concurrency``), one
 request from the RPM leaky bucket, a key from the `KeyPool` (round-robin over
 keys not cooling down), and `RateLimited` / `ProviderUnavailable` retried up to
-``limits.retries`` times with exponential backoff and full jitter; a 429 puts
-the key in cooldown for the server's Retry-After. `ProviderRejected` is never
+``limits.retries`` times under the project's one retry policy
+(`common.retry.Backoff`: exponential backoff with full jitter); a 429 puts the
+key in cooldown for the server's Retry-After. `ProviderRejected` is never
 retried. Subclasses implement one call (`RemoteEmbedder._call`).
 """
 
@@ -18,18 +19,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
+from tenacity import RetryCallState
 
 from common.llm.client import rpm_limiter
 from common.llm.config import RateLimits
 from common.llm.keys import KeyPool
 from common.llm.providers.base import ProviderUnavailable, RateLimited
+from common.retry import Backoff
 
 log = logging.getLogger(__name__)
 RETRYABLE = (RateLimited, ProviderUnavailable)
@@ -69,8 +65,11 @@ class RemoteEmbedder:
         self.limits = limits
         self.keys = keys
         self._stats = RemoteStats()
-        self._jitter = wait_random_exponential(
-            multiplier=limits.backoff_initial_seconds, max=limits.backoff_max_seconds
+        self._backoff = Backoff(
+            attempts=limits.retries + 1,
+            initial_s=limits.backoff_initial_seconds,
+            max_s=limits.backoff_max_seconds,
+            retry_on=RETRYABLE,
         )
 
     async def _call(self, texts: list[str], api_key: str | None) -> list[list[float]]:
@@ -116,14 +115,7 @@ class RemoteEmbedder:
         self, texts: list[str], semaphore: asyncio.Semaphore, rpm: Any
     ) -> list[list[float]]:
         self._stats.calls += 1
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.limits.retries + 1),
-            wait=self._jitter,
-            retry=retry_if_exception_type(RETRYABLE),
-            before_sleep=self._on_retry,
-            reraise=True,
-        )
-        async for attempt in retrying:
+        async for attempt in self._backoff.async_retrying(before_sleep=self._on_retry):
             with attempt:
                 return await self._attempt(texts, semaphore, rpm, attempt.retry_state)
         raise AssertionError("tenacity ended without a result")  # pragma: no cover
