@@ -138,9 +138,11 @@ def _run(
     no_cache: bool,
     recipes_dir: Path | None,
 ) -> int:
-    from common.evals.report import text_comparison, text_gates, text_scores, write_report
-    from common.evals.runner import Variant, run_eval
-    from common.evals.sets import load_eval_sets, output_fields
+    from common.evals.fields import load_eval_sets, output_fields
+    from common.evals.model import Variant
+    from common.evals.report import write_report
+    from common.evals.report_text import text_comparison, text_gates, text_scores
+    from common.evals.runner import run_eval
     from common.observability.metrics import metrics_rows
     from common.recipe.loader import load_recipe
     from common.settings import Settings

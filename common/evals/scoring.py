@@ -29,7 +29,8 @@ from dataclasses import field as _field
 from statistics import fmean
 from typing import Any
 
-from common.evals.sets import METRICS, Expectation, FieldSpec, JudgeSpec, Kind, normalize_text
+from common.evals.fields import FieldSpec
+from common.evals.sets import METRICS, Expectation, JudgeSpec, Kind, normalize_text
 
 NO_ANSWER = "(no answer)"
 

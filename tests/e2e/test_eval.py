@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from common.evals.cli import eval_command
-from common.evals.runner import JUDGE_SYSTEM
+from common.evals.judge import JUDGE_SYSTEM
 from common.messages import RunOptions
 from common.observability.metrics import format_metrics, resolve_model, run_metrics
 from common.settings import Settings

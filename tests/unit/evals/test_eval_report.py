@@ -6,23 +6,13 @@ from pathlib import Path
 
 import polars as pl
 
-from common.evals.report import (
-    confusion_labels,
-    describe_expectation,
-    render_html,
-    text_comparison,
-    write_csvs,
-)
-from common.evals.runner import EvalRun, Prepared, PreparedCase, Variant, VariantResult
+from common.evals.fields import FieldSpec
+from common.evals.model import EvalRun, Prepared, PreparedCase, Variant, VariantResult
+from common.evals.report import write_csvs
+from common.evals.report_html import render_html
+from common.evals.report_text import confusion_labels, describe_expectation, text_comparison
 from common.evals.scoring import Verdict, score_cases
-from common.evals.sets import (
-    EvalCase,
-    EvalSet,
-    EvalSetHeader,
-    Expectation,
-    FieldSpec,
-    JudgeSpec,
-)
+from common.evals.sets import EvalCase, EvalSet, EvalSetHeader, Expectation, JudgeSpec
 from common.observability.prices import DEFAULT_LLM_PRICES
 
 FIELDS = {

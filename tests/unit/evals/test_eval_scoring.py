@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from common.evals.fields import FieldSpec
 from common.evals.scoring import (
     NO_ANSWER,
     FieldDiff,
@@ -15,7 +16,7 @@ from common.evals.scoring import (
     gate,
     score_cases,
 )
-from common.evals.sets import Expectation, FieldSpec, JudgeSpec
+from common.evals.sets import Expectation, JudgeSpec
 
 FIELDS = {
     "reason": FieldSpec("reason", "categorical", ("NO_REPLY", "PRICE", "OTHER")),

@@ -9,13 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from common.evals.sets import (
-    EvalSetError,
-    case_as_of,
-    load_eval_sets,
-    output_fields,
-    read_eval_set,
-)
+from common.evals.fields import load_eval_sets, output_fields
+from common.evals.sets import EvalSetError, case_as_of, read_eval_set
 from common.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[3]
