@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.processors.registry import registry
-from common.recipe.loader import META, Recipe
+from common.recipe.recipe import META, Recipe
 
 # The key's line, then its items: indented lines, `- item` lines (also at column 0,
 # as yaml.safe_dump writes them), blank lines and comments.

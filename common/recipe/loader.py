@@ -2,7 +2,9 @@
 
 Everything that can be checked without data is checked here: the YAML and its
 keys, the files it names, the SQL parameters, the processors and their params,
-and that every `output_columns` entry is produced by someone.
+and that every `output_columns` entry is produced by someone. The `Recipe`
+itself is in `common.recipe.recipe`; the checks across its sections in
+`common.recipe.checks`.
 """
 
 from __future__ import annotations
@@ -10,27 +12,26 @@ from __future__ import annotations
 import csv
 import difflib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from common.clustering.config import LLM_SUMMARY_FIELD, ClusteringConfig
-from common.clustering.config import produced_columns as clustering_columns
+from common.clustering.config import ClusteringConfig
 from common.errors import LeadRecoveryError, RecipeError
 from common.llm.config import LLMConfig
 from common.llm.prompts import check_prompt
 from common.messages import RECIPE_NAME_PATTERN
-from common.processors.base import LEAD_KEY, Processor
-from common.processors.registry import build as build_processor
-from common.processors.registry import resolve as resolve_processor
+from common.processors.base import LEAD_KEY
+from common.recipe.checks import check_clustering_text, check_output_columns, check_processors
 from common.recipe.model import RecipeMeta
+from common.recipe.recipe import META, Recipe, display
 from common.sql import check_parameters, output_columns
-from common.text import did_you_mean
 
-META = "meta.yml"
+__all__ = ["META", "NAME_PATTERN", "Recipe", "list_recipes", "load_recipe", "validate_all"]
+"""The loader's own names, and `META` and `Recipe`, which callers still import from here."""
+
 NAME_PATTERN = re.compile(RECIPE_NAME_PATTERN)
 
 LEADS_SQL_PARAMS = {"as_of", "recipe"}
@@ -38,76 +39,12 @@ LEADS_SQL_PARAMS = {"as_of", "recipe"}
 CONVERSATIONS_SQL_PARAMS = {"lead_keys", "as_of", "recipe"}
 """Parameters the pipeline binds in conversations SQL (`@lead_keys` is required)."""
 
-PIPELINE_COLUMNS = {LEAD_KEY, "ignore_reason"}
-"""Columns the pipeline itself adds, whatever the recipe."""
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
 
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """A validated recipe with its files read."""
-
-    name: str
-    path: Path
-    meta: RecipeMeta
-    conversations_sql: str
-    leads_sql: str | None
-    leads_csv: Path | None
-    prompt: str | None
-    lead_columns: tuple[str, ...] | None
-    """Columns the leads source returns, when knowable without running it."""
-    llm: LLMConfig | None = None
-    """The validated `llm` section (None: the recipe has no LLM step)."""
-    clustering: ClusteringConfig | None = None
-    """The validated `clustering` section (None: the recipe has no cluster step)."""
-
-    def where(self, file: str = META, field: str | None = None) -> str:
-        """`recipes/<name>/<file>: <field>` for error messages."""
-        location = _display(self.path / file)
-        return f"{location}: {field}" if field else location
-
-    def processor_classes(self) -> list[type[Processor]]:
-        """The configured processors' classes, in recipe order."""
-        return [
-            resolve_processor(spec.module, where=self.where(field=f"python_processors[{i}]"))
-            for i, spec in enumerate(self.meta.python_processors)
-        ]
-
-    def produced_columns(self) -> dict[str, str]:
-        """Column → who produces it (lead source, a processor, the LLM, the pipeline)."""
-        produced = {c: "pipeline" for c in PIPELINE_COLUMNS}
-        for column in self.lead_columns or ():
-            produced[column] = "leads"
-        for cls in self.processor_classes():
-            for column in cls.column_names():
-                produced[column] = cls.name
-        if self.meta.calls is not None:
-            from common.calls.report_join import OUTCOME_COLUMNS
-
-            for column in OUTCOME_COLUMNS:
-                produced[column] = "calls"
-        if self.llm is not None:
-            from common.llm.modes import get_mode
-
-            for column in get_mode(self.llm.mode).columns(self.llm):
-                produced[column] = "llm"
-        if self.clustering is not None:
-            for column in clustering_columns(self.clustering):
-                produced[column] = "cluster"
-        return produced
 
 
 def list_recipes(recipes_dir: Path) -> list[str]:
@@ -118,7 +55,7 @@ def list_recipes(recipes_dir: Path) -> list[str]:
 
 
 def _read_meta(path: Path) -> RecipeMeta:
-    where = _display(path)
+    where = display(path)
     try:
         raw = yaml.safe_load(_read_text(path))
     except yaml.YAMLError as err:
@@ -156,7 +93,7 @@ def _read_text(path: Path) -> str:
     except UnicodeDecodeError as err:
         raise RecipeError(
             f"not UTF-8 text (byte {err.start}: {err.object[err.start : err.start + 1]!r})",
-            where=_display(path),
+            where=display(path),
             expected="a UTF-8 text file",
         ) from err
 
@@ -170,7 +107,7 @@ def _csv_header(path: Path) -> tuple[str, ...]:
         header = next(csv.reader(handle), [])
     if LEAD_KEY not in header:
         raise RecipeError(
-            f"uploaded leads need a `{LEAD_KEY}` column", where=_display(path), found=header
+            f"uploaded leads need a `{LEAD_KEY}` column", where=display(path), found=header
         )
     return tuple(header)
 
@@ -188,7 +125,7 @@ def load_recipe(name: str, recipes_dir: Path, *, check_columns: bool = True) -> 
         # A name is a folder directly under recipes_dir: never a path out of it.
         raise RecipeError(
             f"invalid recipe name {name!r}",
-            where=_display(recipes_dir),
+            where=display(recipes_dir),
             expected="lowercase letters, digits and `_`, starting with a letter (no path)",
         )
     path = recipes_dir / name
@@ -197,20 +134,20 @@ def load_recipe(name: str, recipes_dir: Path, *, check_columns: bool = True) -> 
         hint = difflib.get_close_matches(name, known, n=1)
         raise RecipeError(
             f"no recipe `{name}`" + (f"; did you mean `{hint[0]}`?" if hint else ""),
-            where=_display(recipes_dir),
+            where=display(recipes_dir),
             expected="one of " + (", ".join(known) or "(none: create one with `recipes new`)"),
         )
     meta = _read_meta(path / META)
-    meta_where = _display(path / META)
+    meta_where = display(path / META)
 
     conversations = _read_optional(path / meta.conversations_sql)
     if conversations is None:
         raise RecipeError(
             f"conversations_sql: file `{meta.conversations_sql}` not found",
             where=meta_where,
-            expected=f"a BigQuery SQL file at {_display(path / meta.conversations_sql)}",
+            expected=f"a BigQuery SQL file at {display(path / meta.conversations_sql)}",
         )
-    conv_where = _display(path / meta.conversations_sql)
+    conv_where = display(path / meta.conversations_sql)
     used = check_parameters(conversations, CONVERSATIONS_SQL_PARAMS, where=conv_where)
     if "lead_keys" not in used:
         raise RecipeError(
@@ -226,7 +163,7 @@ def load_recipe(name: str, recipes_dir: Path, *, check_columns: bool = True) -> 
         raise RecipeError(
             f"leads_sql: file `{meta.leads_sql}` not found",
             where=meta_where,
-            expected=f"a BigQuery SQL file at {_display(path / meta.leads_sql)}",
+            expected=f"a BigQuery SQL file at {display(path / meta.leads_sql)}",
         )
     if leads_sql is None and leads_csv is None:
         raise RecipeError(
@@ -236,7 +173,7 @@ def load_recipe(name: str, recipes_dir: Path, *, check_columns: bool = True) -> 
         )
     lead_columns: tuple[str, ...] | None = None
     if leads_sql is not None:
-        leads_where = _display(path / meta.leads_sql)
+        leads_where = display(path / meta.leads_sql)
         check_parameters(leads_sql, LEADS_SQL_PARAMS, where=leads_where)
         selected = output_columns(leads_sql, where=leads_where)
         if selected is not None:
@@ -272,13 +209,13 @@ def load_recipe(name: str, recipes_dir: Path, *, check_columns: bool = True) -> 
         llm=llm,
         clustering=_read_clustering(meta, meta_where),
     )
-    _check_processors(recipe)
+    check_processors(recipe)
     if check_columns:
-        _check_output_columns(recipe)
+        check_output_columns(recipe)
     if llm is not None and prompt is not None and lead_columns is not None:
         supplied = {c for c, who in recipe.produced_columns().items() if who != "llm"}
         try:
-            check_prompt(prompt, supplied, where=_display(path / meta.prompt_file))
+            check_prompt(prompt, supplied, where=display(path / meta.prompt_file))
         except LeadRecoveryError as err:
             raise RecipeError(err.message, where=err.where, expected=err.expected) from err
     if llm is not None:
@@ -286,7 +223,7 @@ def load_recipe(name: str, recipes_dir: Path, *, check_columns: bool = True) -> 
 
         validate_recipe(recipe)  # the mode's own files and settings (scoring, extraction)
     if recipe.clustering is not None:
-        _check_clustering_text(recipe, recipe.clustering)
+        check_clustering_text(recipe, recipe.clustering)
     return recipe
 
 
@@ -308,32 +245,6 @@ def _read_clustering(meta: RecipeMeta, where: str) -> ClusteringConfig | None:
         raise RecipeError("; ".join(problems), where=where) from err
 
 
-def _check_clustering_text(recipe: Recipe, config: ClusteringConfig) -> None:
-    """``llm_summary`` needs an LLM `summary` field; ``column`` a column someone produces."""
-    if config.text == "user_messages":
-        return
-    produced = {c: who for c, who in recipe.produced_columns().items() if who != "cluster"}
-    if config.text == "llm_summary":
-        if produced.get(LLM_SUMMARY_FIELD) == "llm":
-            return
-        raise RecipeError(
-            f"text `llm_summary` needs an LLM answer field `{LLM_SUMMARY_FIELD}`",
-            where=recipe.where(field="clustering.text"),
-            expected=f"an `llm` section whose output_schema has `{LLM_SUMMARY_FIELD}`, or "
-            "`{column: NAME}`",
-        )
-    column = config.text.column
-    if column in produced or recipe.lead_columns is None:
-        return  # with `SELECT *` leads the column may exist; the step checks again
-    hint = did_you_mean(column, produced)
-    raise RecipeError(
-        f"`{column}`: no lead column, processor or LLM field produces the text to cluster"
-        + (f"; did you mean `{hint}`?" if hint else ""),
-        where=recipe.where(field="clustering.text.column"),
-        expected="one of " + ", ".join(sorted(produced)),
-    )
-
-
 def _read_llm(meta: RecipeMeta, where: str) -> LLMConfig | None:
     if meta.llm is None:
         return None
@@ -350,38 +261,6 @@ def _read_llm(meta: RecipeMeta, where: str) -> LLMConfig | None:
             for e in err.errors()
         ]
         raise RecipeError("; ".join(problems), where=where) from err
-
-
-def _check_processors(recipe: Recipe) -> None:
-    from datetime import UTC, datetime
-
-    from common.processors import ProcessorContext
-
-    context = ProcessorContext(as_of=datetime.now(UTC), timezone=recipe.meta.timezone)
-    names = []
-    for i, spec in enumerate(recipe.meta.python_processors):
-        where = recipe.where(field=f"python_processors[{i}]")
-        processor = build_processor(spec.module, spec.params, context, where=where)
-        if processor.name in names:
-            raise RecipeError(f"{processor.name} is listed twice", where=where)
-        names.append(processor.name)
-
-
-def _check_output_columns(recipe: Recipe) -> None:
-    if recipe.lead_columns is None:
-        # `SELECT *` in leads SQL: lead columns are unknown until it runs, so any
-        # name could be one; the report step checks again against real columns.
-        return
-    produced = recipe.produced_columns()
-    for i, column in enumerate(recipe.meta.output_columns):
-        if column not in produced:
-            hint = did_you_mean(column, produced)
-            raise RecipeError(
-                f"`{column}`: no processor, lead column or LLM field produces this column"
-                + (f"; did you mean `{hint}`?" if hint else ""),
-                where=recipe.where(field=f"output_columns[{i}]"),
-                expected="one of " + ", ".join(sorted(produced)),
-            )
 
 
 def validate_all(recipes_dir: Path) -> dict[str, LeadRecoveryError | None]:
