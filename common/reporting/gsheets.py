@@ -43,13 +43,13 @@ import polars as pl
 
 from common.errors import ConfigError, LeadRecoveryError
 from common.recipe.model import GSheets
+from common.reporting._base import ReportContext
 from common.reporting.sheet_merge import (
     Cell,
     SheetPlan,
     column_letter,
     plan_merge,
 )
-from common.reporting.sinks import ReportContext
 from common.settings import Settings
 
 if TYPE_CHECKING:

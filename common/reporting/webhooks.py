@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from common.recipe.model import WebhookSpec
-from common.reporting.sinks import ReportContext
+from common.reporting._base import ReportContext
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
