@@ -5,25 +5,26 @@ Layout (``prefix`` isolates environments and tests)::
     {prefix}calls/{call_id}              status, history, processed event ids, analysis, transcript
     {prefix}lead_outcomes/{lead_key}     disposition, attempts, next_attempt_at, per-call summary
 
-`record` is an optimistic transaction: it takes the call (and, when the event
-decides the lead's outcome, the lead) at a known version, applies
-`common.calls.state.apply_event` (exactly as `SQLiteCallStore` does), and
-commits the changed fields of both documents in one atomic batch on condition
-that neither changed since that version (``create`` for a new document,
-``update`` with the version's ``update_time`` otherwise); a conflict forgets
-what it knew, re-reads and tries again. The version is the one this instance
-last wrote or read (kept in a bounded LRU), or read (one GetDocument each); a
-call's first message (``scheduled``/``queued``) is assumed to create it. So a
-call whose messages reach one instance costs one RPC per message, and a stale
-version costs one failed commit, never a wrong write. `record` reads and
-commits through `FirestoreWire` (plain protobuf messages: the client's
-proto-plus layer was half of the webhook's CPU); the other methods use the
-client. Unlike a server
-transaction nothing holds a lock across network round trips: instances racing
-on one call cost a retry, not a lock wait (the emulator waits up to 2 s on a
-contended transactional read). Documents are stored
-JSON-shaped (ISO 8601 strings, not timestamps), so ``next_attempt_at`` sorts
-and compares as text: a dialer finds due leads with
+`record` is an optimistic transaction on the official client: it takes the
+call (and, when the event decides the lead's outcome, the lead) at a known
+version, applies `common.calls.state.apply_event` (exactly as
+`SQLiteCallStore` does), and commits the changed fields of both documents in
+one `WriteBatch` on condition that neither changed since that version
+(``create`` for a new document, else ``update`` with
+``write_option(last_update_time=...)``); a conflict forgets what it knew,
+re-reads and tries again under `RECORD_RETRY` (`common.retry.Backoff`). The
+version is the one this instance last wrote or read (a bounded LRU), or read
+(one ``get_all``); a call's first message (``scheduled``/``queued``) is
+assumed to create it. So a call whose messages reach one instance costs one
+RPC per message, and a stale version one failed commit, never a wrong write.
+No lock is held across round trips (a server transaction would: the emulator
+waits up to 2 s on a contended read); messages of one call handled at once by
+one instance queue on its lock (`FirestoreAdapter.lock_for`). The client's own
+RPC retries stay on: a retried commit that had landed fails its precondition,
+and the re-read shows the event as a duplicate, never applied twice.
+
+Documents are stored JSON-shaped (ISO 8601 strings, not timestamps), so
+``next_attempt_at`` sorts and compares as text: a dialer finds due leads with
 ``where("next_attempt_at", "<=", now.isoformat())`` (single-field index).
 
 Retention: every write of a call or lead outcome also sets ``expires_at`` (a
@@ -37,9 +38,7 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,31 +48,38 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
+from google.cloud.firestore_v1.field_path import FieldPath
 
 # The state store's JSON shaping and error mapping, so both Firestore adapters
 # fail (TransientError on contention/unavailability) and store documents alike.
 from common.adapters.gcp._firestore import FirestoreAdapter
 from common.adapters.gcp.firestore_state import _mapped, jsonish
-from common.adapters.gcp.firestore_wire import FirestoreWire
 from common.calls.retry import RetryPolicy
 from common.calls.state import apply_event, has_calls, resolve_lead
 from common.calls.transcripts import message_rows
 from common.errors import TransientError
 from common.ports.callstore import CallEvent, RecordResult
 from common.retention import TTL_FIELD, expires_at, retention_days
+from common.retry import Backoff
 
 log = logging.getLogger(__name__)
 
-_ATTEMPTS = 10
-_TRANSIENT_ATTEMPTS = 3
+_CONFLICTS = (gexc.FailedPrecondition, gexc.AlreadyExists, gexc.Conflict)
+"""Another instance wrote one of the documents since the version used."""
 _RETRIED = (
     gexc.ServiceUnavailable,
     gexc.DeadlineExceeded,
     gexc.InternalServerError,
     gexc.TooManyRequests,
 )
-"""Failures of one RPC worth another try at once (then 503: the provider retries)."""
-_BACKOFF_BASE_S = 0.01
+"""Failures of one RPC (past the client's own retries) worth re-reading and another try."""
+_TRANSIENT_ATTEMPTS = 3  # tries that may end in `_RETRIED` (then 503: the provider retries)
+
+RECORD_RETRY = Backoff(attempts=10, initial_s=0.02, max_s=0.32, retry_on=_CONFLICTS + _RETRIED)
+"""How `record` retries a conflict (or an unavailable Firestore, `_TRANSIENT_ATTEMPTS` times):
+re-read, then commit again after a jittered pause (racing instances spread out)."""
+_RPC_TIMEOUT_S = 10.0  # deadline of each read or commit of `record`, client retries included
+
 _FIRST_STATUSES = frozenset({"scheduled", "queued"})
 _NOT_CACHED = frozenset(
     {"messages", "transcript", "structured_data", "structured_outputs", TTL_FIELD}
@@ -111,6 +117,11 @@ def _chunks(keys: Sequence[str], size: int) -> Iterator[list[str]]:
         yield unique[start : start + size]
 
 
+def _field(name: str) -> str:
+    """A top-level field name as an update path (quoted when it holds dots, dashes...)."""
+    return FieldPath(name).to_api_repr()
+
+
 class FirestoreCallStore(FirestoreAdapter):
     """Calls and lead outcomes in Firestore (Native mode).
 
@@ -122,8 +133,6 @@ class FirestoreCallStore(FirestoreAdapter):
         client: A ready client (tests); by default one is built on first use
             and honours ``FIRESTORE_EMULATOR_HOST``.
         cache_size: Documents whose last version this instance remembers (0: none).
-        wire: The raw channel `record` reads and commits through (tests); by
-            default one is built on first use for ``project``/``database``.
         call_retention_days: Days a call is kept after its last write (0: forever);
             default ``LR_RETENTION_CALLS_DAYS``.
         lead_retention_days: Days a lead outcome is kept after its last write (0:
@@ -138,7 +147,6 @@ class FirestoreCallStore(FirestoreAdapter):
         policy: RetryPolicy | None = None,
         client: firestore.Client | None = None,
         cache_size: int = 10_000,
-        wire: FirestoreWire | None = None,
         call_retention_days: int | None = None,
         lead_retention_days: int | None = None,
     ) -> None:
@@ -150,19 +158,9 @@ class FirestoreCallStore(FirestoreAdapter):
             retention_days("lead_outcomes") if lead_retention_days is None else lead_retention_days
         )
         self.policy = policy or RetryPolicy()
-        self._wire = wire
         self.cache_size = cache_size
         self._cache: OrderedDict[str, tuple[str | None, Any]] = OrderedDict()
         self._cache_lock = threading.Lock()
-
-    @property
-    def wire(self) -> FirestoreWire:
-        """The raw GetDocument/Commit channel of `record`, created once on first use."""
-        if self._wire is None:
-            with self._client_lock:
-                if self._wire is None:
-                    self._wire = FirestoreWire(self.project, self.database)
-        return self._wire
 
     def _call_path(self, call_id: str) -> str:
         return f"{self.prefix}calls/{call_id}"
@@ -203,18 +201,27 @@ class FirestoreCallStore(FirestoreAdapter):
                 self._cache.pop(path, None)
 
     def _read(self, paths: list[str]) -> dict[str, _Version]:
-        """The current versions of the documents at ``paths``."""
-        return {path: _Version(doc, when) for path, (doc, when) in self.wire.get(paths).items()}
+        """The current versions of the documents at ``paths`` (one ``get_all``)."""
+        if not paths:
+            return {}
+        refs = [self.client.document(path) for path in paths]
+        return {
+            snapshot.reference.path: _Version(
+                snapshot.to_dict() if snapshot.exists else None, snapshot.update_time
+            )
+            for snapshot in self.client.get_all(refs, timeout=_RPC_TIMEOUT_S)
+        }
 
-    def _write(self, path: str, old: _Version, data: dict[str, Any]) -> Any:
-        """The write of ``data`` (JSON-shaped), on condition that ``path`` is still at ``old``."""
+    def _write(self, batch: Any, path: str, old: _Version, data: dict[str, Any]) -> None:
+        """Add to ``batch`` the write of ``data`` (JSON-shaped), if ``path`` is still at ``old``."""
+        ref = self.client.document(path)
         if old.doc is None:
-            return self.wire.create(path, data)  # fails if someone created it meanwhile
+            batch.create(ref, data)  # fails if someone created it meanwhile
+            return
         # Only the top-level fields that changed (fields are never removed), and
         # of an append-only list only what was appended, on condition that
         # nobody wrote the document since that version.
-        changed: dict[str, Any] = {}
-        appends: dict[str, list[Any]] = {}
+        updates: dict[str, Any] = {}
         for key, value in data.items():
             before = old.doc.get(key, _ABSENT)
             if before == value:
@@ -226,13 +233,14 @@ class FirestoreCallStore(FirestoreAdapter):
                 and len(value) > len(before)
                 and value[: len(before)] == before
             ):
-                appends[key] = value[len(before) :]
+                updates[_field(key)] = firestore.ArrayUnion(value[len(before) :])
             else:
-                changed[key] = value
-        if not changed and not appends:  # still assert the version: the other write relied on it
+                updates[_field(key)] = value
+        if not updates:  # still assert the version: the other write relied on it
             key = next(iter(data))
-            changed[key] = data[key]
-        return self.wire.update(path, changed, appends=appends, update_time=old.update_time)
+            updates[_field(key)] = data[key]
+        option = self.client.write_option(last_update_time=old.update_time)
+        batch.update(ref, updates, option=option)
 
     def _attempt(self, event: CallEvent, call_path: str, *, fresh: bool) -> RecordResult:
         """Apply the event to the known (or read) versions and commit conditionally: one try.
@@ -276,10 +284,13 @@ class FirestoreCallStore(FirestoreAdapter):
             lead = self._expiring(applied.lead, self.lead_retention_days, now)
             writes.append((lead_path, lead_v, lead))
         # Atomic: both documents or neither.
-        times = self.wire.commit([self._write(path, old, data) for path, old, data in writes])
-        for (path, _, data), update_time in zip(writes, times, strict=True):
+        batch = self.client.batch()
+        for path, old, data in writes:
+            self._write(batch, path, old, data)
+        results = batch.commit(timeout=_RPC_TIMEOUT_S)
+        for (path, _, data), result in zip(writes, results, strict=True):
             kept = {k: v for k, v in data.items() if k not in _NOT_CACHED}
-            self._remember(path, _Version(kept, update_time))
+            self._remember(path, _Version(kept, result.update_time))
         return applied.result
 
     @staticmethod
@@ -296,28 +307,37 @@ class FirestoreCallStore(FirestoreAdapter):
         """Apply one event to its call and lead atomically (optimistic, retried on conflict)."""
         call_path = self._call_path(event.call_id)
         lock = self.lock_for(call_path)  # messages of one call queue here
-        for attempt in range(_ATTEMPTS):
-            try:
-                with lock:
-                    return self._attempt(event, call_path, fresh=attempt > 0)
-            except (gexc.FailedPrecondition, gexc.AlreadyExists, gexc.Conflict) as err:
-                # Another instance wrote one of the documents since the version used.
-                self._forget_event(event)
-                if attempt == _ATTEMPTS - 1:
-                    raise TransientError(
-                        f"call {event.call_id}: still contended after {_ATTEMPTS} attempts",
-                        where="firestore",
-                    ) from err
-            except _RETRIED as err:
-                # Unavailable or timed out: the commit may have landed, so read again
-                # (a landed one then shows as a duplicate, never applied twice).
-                self._forget_event(event)
-                if attempt >= _TRANSIENT_ATTEMPTS - 1:
-                    raise
-                log.warning("call %s: Firestore %s; retrying", event.call_id, type(err).__name__)
-            if attempt:
-                time.sleep(random.uniform(0, _BACKOFF_BASE_S * 2 ** min(attempt, 5)))
-        raise AssertionError("unreachable")
+        unavailable = 0
+        try:
+            for attempt in RECORD_RETRY.retrying():
+                with attempt:
+                    try:
+                        with lock:
+                            fresh = attempt.retry_state.attempt_number > 1
+                            return self._attempt(event, call_path, fresh=fresh)
+                    except _CONFLICTS:
+                        self._forget_event(event)
+                        raise
+                    except _RETRIED as err:
+                        # Unavailable or timed out: the commit may have landed, so read
+                        # again (a landed one then shows as a duplicate, never twice).
+                        self._forget_event(event)
+                        unavailable += 1
+                        if unavailable >= _TRANSIENT_ATTEMPTS:
+                            raise TransientError(
+                                f"call {event.call_id}: Firestore unavailable: {err}",
+                                where="firestore",
+                            ) from err
+                        log.warning(
+                            "call %s: Firestore %s; retrying", event.call_id, type(err).__name__
+                        )
+                        raise
+        except _CONFLICTS as err:
+            raise TransientError(
+                f"call {event.call_id}: still contended after {RECORD_RETRY.attempts} attempts",
+                where="firestore",
+            ) from err
+        raise AssertionError("unreachable")  # the policy returns or raises
 
     def _forget_event(self, event: CallEvent) -> None:
         """Forget the versions of the call and the leads the event may touch."""
