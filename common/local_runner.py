@@ -16,6 +16,7 @@ from common import chain
 from common.adapters.local.inprocess_bus import Delivery, InProcessBus
 from common.errors import TerminalError
 from common.messages import RunOptions, RunRequest
+from common.retry import Backoff
 from common.steps.context import StepContext
 from common.steps.dispatch import deliver, step_for_topic
 from common.steps.failures import failure_records, first_shard_failure
@@ -24,6 +25,8 @@ MAX_ATTEMPTS = 5
 """Deliveries of one message (Pub/Sub: the dead-letter limit). A step failing on the last
 one is recorded as failed for good: a shard is counted and the run ends `partial`."""
 BACKOFF_S = 0.5
+"""Upper bound of the wait before the first redelivery; it doubles each time (`redelivery`)."""
+MAX_BACKOFF_S = 30.0
 
 
 @dataclass
@@ -44,6 +47,16 @@ class RunSummary:
     llm: dict[str, Any] = field(default_factory=dict)
     first_failure: str | None = None
     """The first shard failure (`failures.first_shard_failure`), the run's real cause."""
+
+
+def redelivery() -> Backoff:
+    """The wait between deliveries of a failing message: the project's one retry policy.
+
+    Built when used, so `BACKOFF_S` can be changed (tests set it to almost nothing).
+    The attempt count lives across redeliveries, not in one loop, so the dispatcher
+    asks it only for the wait (`Backoff.delay`).
+    """
+    return Backoff(attempts=MAX_ATTEMPTS, initial_s=BACKOFF_S, max_s=MAX_BACKOFF_S)
 
 
 def new_run_id(recipe: str, now: datetime) -> str:
@@ -129,9 +142,9 @@ def dispatcher(
 ) -> Callable[[Delivery], None]:
     """What the in-process bus calls for each message: deliver it as Pub/Sub would.
 
-    A step failing with anything but a `TerminalError` is redelivered with
-    backoff; on the last of `MAX_ATTEMPTS` the step records itself failed for
-    good (`runner.run_once`). A per-shard terminal failure is acknowledged (the
+    A step failing with anything but a `TerminalError` is redelivered after a
+    growing, jittered wait (`redelivery`); on the last of `MAX_ATTEMPTS` the
+    step records itself failed for good (`runner.run_once`). A per-shard terminal failure is acknowledged (the
     shard is counted and the run reports the others); a run-level one raises.
     """
     attempts: dict[str, int] = {}
@@ -161,7 +174,7 @@ def dispatcher(
                 attempts[delivery.message_id] = attempt
             if attempt >= MAX_ATTEMPTS:
                 raise
-            time.sleep(min(BACKOFF_S * 2 ** (attempt - 1), 30.0))
+            time.sleep(redelivery().delay(attempt - 1))
             bus.redeliver(delivery)
             return
         if on_delivered is not None:

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import functools
 import json
-import random
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
@@ -40,6 +38,7 @@ from common.adapters.gcp._firestore import FirestoreAdapter
 from common.errors import TransientError
 from common.ports.statestore import StepKey, StepStatus, fan_in_group_size, fan_in_groups
 from common.retention import TTL_FIELD, expires_at, retention_days
+from common.retry import Backoff
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -52,12 +51,19 @@ R = TypeVar("R")
 # (recipe ASC, _created_at DESC) for `list_runs(recipe=...)`.
 CREATED_AT = "_created_at"
 
-# A transaction is retried at once by the client (keeping its place in the
-# server's lock queue), then by us after a jittered pause: retrying in lockstep
-# only collides again.
 _TX_ATTEMPTS = 5
-_BACKOFF_ROUNDS = 4
-_BACKOFF_BASE_S = 0.05
+"""Tries of one transaction by the client itself, at once (keeping its place in the
+server's lock queue)."""
+
+
+def _contended(err: BaseException) -> bool:
+    """The client's way of saying "aborted `_TX_ATTEMPTS` times": a ValueError from `Aborted`."""
+    return isinstance(err, ValueError) and isinstance(err.__cause__, gexc.Aborted)
+
+
+TX_RETRY = Backoff(attempts=4, initial_s=0.1, max_s=0.4, retry_on=_contended)
+"""Then the whole transaction again after a jittered pause (retrying in lockstep only
+collides again); the last contention reaches `_mapped` and becomes a `TransientError`."""
 
 
 def _now() -> datetime:
@@ -150,20 +156,14 @@ class FirestoreStateStore(FirestoreAdapter):
     def _transact(self, ref: firestore.DocumentReference, body: Callable[[Any], R]) -> R:
         """Run ``body(transaction)`` as a Firestore transaction centred on ``ref``."""
         lock = self.lock_for(ref.path)
-        round_ = 0
-        while True:
-            with lock:
-                try:
-                    return firestore.transactional(body)(
-                        self.client.transaction(max_attempts=_TX_ATTEMPTS)
-                    )
-                except ValueError as err:
-                    # The client's way of saying "aborted max_attempts times";
-                    # `_mapped` turns the last one into a TransientError.
-                    round_ += 1
-                    if not isinstance(err.__cause__, gexc.Aborted) or round_ >= _BACKOFF_ROUNDS:
-                        raise
-            time.sleep(random.uniform(0, _BACKOFF_BASE_S * 2**round_))
+
+        def once() -> R:
+            with lock:  # not held during the pause between tries
+                return firestore.transactional(body)(
+                    self.client.transaction(max_attempts=_TX_ATTEMPTS)
+                )
+
+        return TX_RETRY.call(once)
 
     # ---- runs -----------------------------------------------------------------------
     @_mapped
