@@ -22,8 +22,9 @@ import pytest
 from common.adapters.local.folder_blobstore import FolderBlobStore
 from common.recipe import load_recipe
 from common.reporting.charts import choose_charts
-from common.reporting.html import HtmlReportSink, relocate_links, render_report, urgency
+from common.reporting.html import HtmlReportSink, relocate_links, render_report
 from common.reporting.sinks import ReportContext
+from common.reporting.urgency import urgency
 from common.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]

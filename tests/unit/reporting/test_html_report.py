@@ -14,16 +14,9 @@ import pytest
 from common.adapters.local.folder_blobstore import FolderBlobStore
 from common.recipe import Recipe, load_recipe
 from common.reporting.charts import ChartSpec, bars_for, choose_charts
-from common.reporting.html import (
-    PAGE_SIZE,
-    HtmlReportSink,
-    Urgency,
-    most_urgent,
-    relocate_links,
-    render_report,
-    urgency,
-)
+from common.reporting.html import PAGE_SIZE, HtmlReportSink, relocate_links, render_report
 from common.reporting.sinks import ReportContext
+from common.reporting.urgency import Urgency, most_urgent, urgency
 from common.settings import Settings
 
 RECIPES = Path(__file__).resolve().parents[3] / "recipes"
