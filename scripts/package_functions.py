@@ -76,8 +76,10 @@ ONLY_FOR: dict[str, frozenset[str]] = {
     # Callback times in words, read by the webhook (common.calls.callback_time).
     "dateparser": frozenset({"call_webhook"}),
 }
-# Optional-dependency groups of pyproject.toml a function also installs, when they exist.
-EXTRAS_FOR: dict[str, tuple[str, ...]] = {"summarize": ("llm",), "cluster": ("llm", "cluster")}
+# Optional-dependency groups of pyproject.toml a function also installs (each must exist).
+# The LLM clients are core dependencies (narrowed per function by ONLY_FOR above);
+# cluster adds the embedding model, HDBSCAN and the plots.
+EXTRAS_FOR: dict[str, tuple[str, ...]] = {"cluster": ("cluster",)}
 
 # What never goes into a zip.
 _SKIP_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
@@ -141,7 +143,12 @@ def top_level_requirements(function: str, root: Path = ROOT) -> list[Requirement
     specs = list(project.get("dependencies", []))
     optional = project.get("optional-dependencies", {})
     for extra in EXTRAS_FOR.get(function, ()):
-        specs.extend(optional.get(extra, []))
+        if extra not in optional:
+            raise PackagingError(
+                f"{function}: EXTRAS_FOR names the extra `{extra}`, which pyproject.toml "
+                f"does not define (it has: {', '.join(sorted(optional)) or 'none'})"
+            )
+        specs.extend(optional[extra])
     wanted = []
     for spec in specs:
         req = Requirement(spec)
