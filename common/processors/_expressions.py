@@ -21,7 +21,7 @@ back-references; use ``(?i)`` for case-insensitive matching.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import polars as pl
 from pydantic import AfterValidator
@@ -102,13 +102,19 @@ def after_first(flag: pl.Expr) -> pl.Expr:
     return (pl.col(ROW) > first).fill_null(False)
 
 
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
 def aggregate(
-    messages: pl.DataFrame,
+    messages: Frame,
     flags: Mapping[str, pl.Expr],
     aggregations: Iterable[pl.Expr],
     finish: Iterable[pl.Expr] = (),
-) -> pl.DataFrame:
+) -> Frame:
     """Add row flags, reduce to one row per lead, then derive the final columns.
+
+    A `pl.LazyFrame` in gives its plan back, uncollected (`compute_features`
+    collects every processor's plan at once); a `pl.DataFrame` in is collected.
 
     Args:
         messages: the shard's messages, normalised (ordered by lead and time).
@@ -123,9 +129,5 @@ def aggregate(
     frame = messages.lazy().with_row_index(ROW)
     for name, flag in flags.items():
         frame = frame.with_columns(flag.alias(name))
-    return (
-        frame.group_by(LEAD_KEY, maintain_order=True)
-        .agg(*aggregations)
-        .with_columns(*finish)
-        .collect()
-    )
+    plan = frame.group_by(LEAD_KEY, maintain_order=True).agg(*aggregations).with_columns(*finish)
+    return plan if isinstance(messages, pl.LazyFrame) else plan.collect()

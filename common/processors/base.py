@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict
@@ -27,6 +27,9 @@ from common.errors import DataError
 pl.Config.set_engine_affinity("in-memory")
 
 LEAD_KEY = "lead_key"
+
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+"""A processor works the same on a frame (collected) and on a plan (`pl.LazyFrame`)."""
 
 MESSAGE_SCHEMA: dict[str, pl.DataType] = {
     "lead_key": pl.String(),
@@ -175,11 +178,14 @@ class Processor(ABC):
         return [pl.lit(None, dtype=c.dtype).alias(c.name) for c in cls.columns]
 
     @abstractmethod
-    def compute(self, messages: pl.DataFrame) -> pl.DataFrame:
-        """Return one row per lead in ``messages``: ``lead_key`` + the declared columns."""
+    def compute(self, messages: Frame) -> Frame:
+        """Return one row per lead in ``messages``: ``lead_key`` + the declared columns.
 
-    def run(self, messages: pl.DataFrame) -> pl.DataFrame:
-        """`compute`, then enforce the declared columns and types."""
+        Frame operations only, so that a `pl.LazyFrame` in gives a plan out.
+        """
+
+    def run(self, messages: Frame) -> Frame:
+        """`compute`, then enforce the declared columns and types (lazy in, lazy out)."""
         out = self.compute(messages)
         return out.select(
             pl.col(LEAD_KEY),

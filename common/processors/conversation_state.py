@@ -8,7 +8,7 @@ import polars as pl
 from pydantic import Field
 
 from common.processors._expressions import IS_STAFF, IS_USER, SENDER, STAFF, aggregate
-from common.processors.base import Column, Processor, ProcessorParams
+from common.processors.base import Column, Frame, Processor, ProcessorParams
 from common.processors.handoff import HandoffParams, handoff_aggregations, handoff_flags
 from common.processors.human_transfer import (
     HumanTransferParams,
@@ -121,7 +121,7 @@ class ConversationStateProcessor(Processor):
         ),
     )
 
-    def compute(self, messages: pl.DataFrame) -> pl.DataFrame:
+    def compute(self, messages: Frame) -> Frame:
         """One row per lead; ``messages`` is ordered by lead and time."""
         params = self.params
         assert isinstance(params, ConversationStateParams)

@@ -15,7 +15,7 @@ from common.processors._expressions import (
     aggregate,
     text_matches,
 )
-from common.processors.base import Column, Processor, ProcessorParams
+from common.processors.base import Column, Frame, Processor, ProcessorParams
 from common.processors.registry import register
 
 DEFAULT_INVITATION_PATTERNS: tuple[str, ...] = (
@@ -124,7 +124,7 @@ class HandoffProcessor(Processor):
         ),
     )
 
-    def compute(self, messages: pl.DataFrame) -> pl.DataFrame:
+    def compute(self, messages: Frame) -> Frame:
         """One row per lead; ``messages`` is ordered by lead and time."""
         params = self.params
         assert isinstance(params, HandoffParams)

@@ -10,6 +10,7 @@ from pydantic import Field
 from common.processors.base import (
     LEAD_KEY,
     Column,
+    Frame,
     Processor,
     ProcessorParams,
 )
@@ -46,7 +47,7 @@ class MessageMetadataProcessor(Processor):
         Column("agent_message_count", pl.Int64(), "Messages sent by a human agent."),
     )
 
-    def compute(self, messages: pl.DataFrame) -> pl.DataFrame:
+    def compute(self, messages: Frame) -> Frame:
         """One row per lead; ``messages`` is sorted by lead and time (see `normalize_messages`)."""
         params = self.params
         assert isinstance(params, MessageMetadataParams)

@@ -16,7 +16,7 @@ from common.processors._expressions import (
     check_regex,
     text_matches,
 )
-from common.processors.base import Column, Processor, ProcessorParams
+from common.processors.base import Column, Frame, Processor, ProcessorParams
 from common.processors.registry import register
 
 
@@ -189,7 +189,7 @@ class TemplateDetectionProcessor(Processor):
         Column("only_templates", pl.Boolean(), "Every message of the conversation is a template."),
     )
 
-    def compute(self, messages: pl.DataFrame) -> pl.DataFrame:
+    def compute(self, messages: Frame) -> Frame:
         """One row per lead; ``messages`` is ordered by lead and time."""
         params = self.params
         assert isinstance(params, TemplateDetectionParams)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import polars as pl
 from pydantic import Field, field_validator
 
-from common.processors.base import LEAD_KEY, Column, Processor, ProcessorParams
+from common.processors.base import LEAD_KEY, Column, Frame, Processor, ProcessorParams
 from common.processors.registry import register
 
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
@@ -102,7 +102,7 @@ class TemporalProcessor(Processor):
         "NO_USER_MESSAGES_EXIST",
     )
 
-    def compute(self, messages: pl.DataFrame) -> pl.DataFrame:
+    def compute(self, messages: Frame) -> Frame:
         """One row per lead; durations are measured to the run's ``as_of``."""
         params = self.params
         assert isinstance(params, TemporalParams)

@@ -15,7 +15,7 @@ from common.processors._expressions import (
     aggregate,
     text_matches,
 )
-from common.processors.base import Column, Processor, ProcessorParams
+from common.processors.base import Column, Frame, Processor, ProcessorParams
 from common.processors.registry import register
 
 DEFAULT_QUESTION_PATTERNS: tuple[str, ...] = (
@@ -84,7 +84,7 @@ class ValidationProcessor(Processor):
         Column("profiling_questions_count", pl.Int64(), "Bot/agent messages that are questions."),
     )
 
-    def compute(self, messages: pl.DataFrame) -> pl.DataFrame:
+    def compute(self, messages: Frame) -> Frame:
         """One row per lead; ``messages`` is ordered by lead and time."""
         params = self.params
         assert isinstance(params, ValidationParams)

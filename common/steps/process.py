@@ -104,20 +104,26 @@ def compute_features(
     ``ignored.csv``.
     """
     messages = normalize_messages(messages)
-    features = leads
+    # One plan, one collect: every processor's plan over the same messages, joined to
+    # the leads. Collecting each processor (and each join) on its own cost ~40 engine
+    # runs a shard, 1 ms of set-up each, more than the work on a 400-lead shard.
+    plan = leads.lazy()
+    lazy_messages = messages.lazy()
     for processor, runs in _processors(recipe, options):
         if runs:
-            features = features.join(processor.run(messages), on=LEAD_KEY, how="left")
+            plan = plan.join(
+                processor.run(lazy_messages), on=LEAD_KEY, how="left", maintain_order="left"
+            )
         else:
-            features = features.with_columns(processor.empty_columns())
+            plan = plan.with_columns(processor.empty_columns())
     has_messages = pl.col(LEAD_KEY).is_in(messages[LEAD_KEY].unique().implode())
-    return features.with_columns(
+    return plan.with_columns(
         pl.when(has_messages)
         .then(None)
         .otherwise(pl.lit(NO_MESSAGES))
         .cast(pl.String)
         .alias("ignore_reason")
-    )
+    ).collect()
 
 
 def process(ctx: StepContext, message: ShardMessage) -> None:
