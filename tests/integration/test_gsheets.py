@@ -21,15 +21,10 @@ from google.oauth2 import service_account
 from common.adapters.local.folder_blobstore import FolderBlobStore
 from common.recipe import Recipe, load_recipe
 from common.recipe.model import GSheets
-from common.reporting.gsheets import (
-    SCOPES,
-    GSheetsSink,
-    RequestStats,
-    RetryPolicy,
-    _retrying_client,
-)
+from common.reporting._base import ReportContext
+from common.reporting.gsheets import GSheetsSink
 from common.reporting.sheet_merge import ARCHIVED_AT
-from common.reporting.sinks import ReportContext
+from common.reporting.sheets_client import SCOPES, RequestStats, retrying_client, sheets_backoff
 from common.settings import Settings
 from tests.support.fake_sheets import FakeSheets, offline_google_auth
 
@@ -122,8 +117,8 @@ def team(fake: FakeSheets) -> gspread.Client:
         fake.service_account_info(), scopes=list(SCOPES)
     )
     client = gspread.Client(creds)
-    client.http_client = _retrying_client(
-        creds, api_base=fake.api_base, policy=RetryPolicy(0, 0.01), stats=RequestStats()
+    client.http_client = retrying_client(
+        creds, api_base=fake.api_base, policy=sheets_backoff(0, 0.01), stats=RequestStats()
     )
     return client
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from common.reporting.gsheets import (
+from common.reporting.sheet_merge import ARCHIVED_AT, plan_merge
+from common.reporting.sheet_requests import (
     Tab,
     a1,
     pack,
@@ -13,7 +14,6 @@ from common.reporting.gsheets import (
     structure_requests,
     value_ranges,
 )
-from common.reporting.sheet_merge import ARCHIVED_AT, plan_merge
 
 MAIN = Tab(0, "Leads", 1000, 26)
 ARCHIVE = Tab(7, "Leads archive", 1000, 26)
