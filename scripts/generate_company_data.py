@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
@@ -41,7 +40,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+try:
+    from common import sample_io
+except ImportError:  # run as a plain script: the repository root is not on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from common import sample_io
 
 DEFAULT_OUT = Path("data/sample")
 DEFAULT_SEED = 7
@@ -158,12 +162,6 @@ def _to_us(value: datetime) -> int:
 
 def _from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
-
-
-def _normalize_anchor(anchor: datetime | None) -> datetime:
-    if anchor is None:
-        return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    return anchor.replace(tzinfo=UTC) if anchor.tzinfo is None else anchor.astimezone(UTC)
 
 
 def _iso_z(value: datetime) -> str:
@@ -379,14 +377,6 @@ def _build_messages(c: _Company, rng: random.Random, anchor: datetime) -> None:
     c.messages = sorted(timed)
 
 
-def _write_parquet(path: Path, columns: dict[str, list], schema: pa.Schema) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pydict(columns, schema=schema)
-    temporary = path.with_suffix(".parquet.tmp")
-    pq.write_table(table, temporary, compression="zstd")
-    os.replace(temporary, path)
-
-
 def generate(
     out_dir: Path | str,
     *,
@@ -412,10 +402,10 @@ def generate(
     if n_companies < 1:
         raise ValueError(f"n_companies must be at least 1, got {n_companies}")
     folder = Path(out_dir) / "companies"
-    anchor = _normalize_anchor(anchor)
+    anchor = sample_io.normalize_anchor(anchor)
     anchor_us = _to_us(anchor)
     manifest_path = folder / "manifest.json"
-    manifest_path.unlink(missing_ok=True)  # absent manifest == incomplete data set
+    sample_io.start(manifest_path)
 
     used: set[str] = set()
     companies = []
@@ -425,7 +415,7 @@ def generate(
         _build_messages(company, rng, anchor)
         companies.append(company)
 
-    _write_parquet(
+    sample_io.write_parquet(
         folder / "leads.parquet",
         {
             "lead_key": [c.key for c in companies],
@@ -442,7 +432,7 @@ def generate(
         for c in companies
         for i, (at, sender, text) in enumerate(c.messages)
     ]
-    _write_parquet(
+    sample_io.write_parquet(
         folder / "messages.parquet",
         {name: [row[i] for row in rows] for i, name in enumerate(MESSAGES_SCHEMA.names)},
         MESSAGES_SCHEMA,
@@ -465,20 +455,11 @@ def generate(
             "messages": "companies/messages.parquet",
         },
     }
-    temporary = manifest_path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, manifest_path)
+    sample_io.write_manifest(manifest_path, manifest)
     return manifest
 
 
 # --- CLI -----------------------------------------------------------------------------------
-
-
-def _parse_anchor(value: str) -> datetime:
-    try:
-        return _normalize_anchor(datetime.fromisoformat(value))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO-8601 timestamp: {value!r}") from exc
 
 
 def _up_to_date(path: Path, seed: int, n_companies: int, anchor: datetime | None) -> bool:
@@ -515,7 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--anchor",
-        type=_parse_anchor,
+        type=sample_io.parse_anchor,
         default=None,
         help="the data set's 'now', ISO-8601 (default: current UTC hour)",
     )

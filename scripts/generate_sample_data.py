@@ -27,7 +27,6 @@ import argparse
 import csv
 import json
 import math
-import os
 import random
 import re
 import sys
@@ -41,12 +40,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 try:
+    from common import sample_io
     from common import sample_templates as st
 except ImportError:  # run as a plain script: the repository root is not on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from common import sample_io
     from common import sample_templates as st
 
 DEFAULT_OUT = Path("data/sample")
@@ -1256,22 +1256,6 @@ def _build_messages(
     return rows, stats
 
 
-def _write_parquet(path: Path, columns: dict[str, list], schema: pa.Schema) -> None:
-    table = pa.Table.from_pydict(columns, schema=schema)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, compression="zstd")
-
-
-def _default_anchor() -> datetime:
-    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def _normalize_anchor(anchor: datetime | None) -> datetime:
-    if anchor is None:
-        return _default_anchor()
-    return anchor.replace(tzinfo=UTC) if anchor.tzinfo is None else anchor.astimezone(UTC)
-
-
 def generate(
     out_dir: Path,
     *,
@@ -1297,10 +1281,10 @@ def generate(
     if n_leads < 1:
         raise ValueError(f"n_leads must be at least 1, got {n_leads}")
     out_dir = Path(out_dir)
-    anchor = _normalize_anchor(anchor)
+    anchor = sample_io.normalize_anchor(anchor)
     anchor_us = _to_us(anchor)
     manifest_path = out_dir / "manifest.json"
-    manifest_path.unlink(missing_ok=True)  # absent manifest == incomplete data set
+    sample_io.start(manifest_path)
 
     master = random.Random(seed)
     scenarios = _assign_scenarios(n_leads, master)
@@ -1324,7 +1308,7 @@ def generate(
         "ground_truth": "demo/ground_truth.parquet",
         "leads_csv": "leads.csv",
     }
-    _write_parquet(
+    sample_io.write_parquet(
         out_dir / files["leads"],
         {
             "lead_key": [lead.key for lead in leads],
@@ -1340,7 +1324,7 @@ def generate(
         },
         LEADS_SCHEMA,
     )
-    _write_parquet(
+    sample_io.write_parquet(
         out_dir / files["messages"],
         {
             "message_id": [row[4] for row in rows],
@@ -1351,7 +1335,7 @@ def generate(
         },
         MESSAGES_SCHEMA,
     )
-    _write_parquet(
+    sample_io.write_parquet(
         out_dir / files["ground_truth"],
         {
             "lead_key": [lead.key for lead in leads],
@@ -1389,22 +1373,11 @@ def generate(
         "countries": dict(sorted(Counter(lead.country for lead in leads).items())),
         "files": files,
     }
-    temporary = manifest_path.with_suffix(".json.tmp")
-    temporary.write_text(
-        json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-    os.replace(temporary, manifest_path)
+    sample_io.write_manifest(manifest_path, manifest)
     return manifest
 
 
 # --- CLI -----------------------------------------------------------------------------------
-
-
-def _parse_anchor(value: str) -> datetime:
-    try:
-        return _normalize_anchor(datetime.fromisoformat(value))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO-8601 timestamp: {value!r}") from exc
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -1436,7 +1409,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--anchor",
-        type=_parse_anchor,
+        type=sample_io.parse_anchor,
         default=None,
         help="the data set's 'now', ISO-8601, e.g. 2026-11-20T18:00:00Z (default: current UTC hour)",
     )
