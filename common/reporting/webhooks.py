@@ -10,9 +10,9 @@ shared secret, compares it in constant time, and refuses timestamps further
 than a few minutes from its clock (replays). ``X-LeadRecovery-Delivery`` is
 the same for every attempt of one delivery, so a receiver can drop duplicates.
 
-Deliveries are retried with exponential backoff (full jitter) on timeouts,
-connection errors, 408, 429 (``Retry-After`` honoured) and 5xx; each attempt
-is signed afresh. Redirects are not followed. Failures are recorded per
+Deliveries are retried under the project's retry policy (`common.retry.Backoff`:
+exponential backoff, full jitter) on timeouts, connection errors, 408, 429
+(``Retry-After`` honoured) and 5xx; each attempt is signed afresh. Redirects are not followed. Failures are recorded per
 webhook on the run document; they never fail the report.
 """
 
@@ -23,17 +23,16 @@ import hmac
 import http.client
 import json
 import logging
-import random
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from common.recipe.model import WebhookSpec
 from common.reporting._base import ReportContext
+from common.retry import Backoff, retry_after_seconds
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -123,22 +122,24 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
-@dataclass
-class Backoff:
-    """Exponential backoff with full jitter; ``sleep`` is swappable for tests."""
+class _Undelivered(Exception):
+    """One attempt that got no 2xx; ``transient``: worth another attempt."""
 
-    initial_s: float
-    max_s: float = MAX_BACKOFF_SECONDS
-    sleep: Callable[[float], None] = time.sleep
-    rng: random.Random = field(default_factory=random.Random)
+    def __init__(self, transient: bool, retry_after: float | None = None) -> None:
+        super().__init__()
+        self.transient = transient
+        self.retry_after = retry_after
 
-    def wait(self, retry: int, retry_after: str | None = None) -> float:
-        """Sleep before retry number ``retry`` (0-based); returns the seconds slept."""
-        delay = self.rng.uniform(0, min(self.max_s, self.initial_s * 2**retry))
-        if retry_after and retry_after.strip().isdigit():
-            delay = max(delay, min(float(retry_after), self.max_s))
-        self.sleep(delay)
-        return delay
+
+def webhook_backoff(attempts: int, initial_s: float) -> Backoff:
+    """The retry policy of one delivery: ``attempts`` tries in all, ``Retry-After`` honoured."""
+    return Backoff(
+        attempts=attempts,
+        initial_s=initial_s,
+        max_s=MAX_BACKOFF_SECONDS,
+        retry_on=lambda err: isinstance(err, _Undelivered) and err.transient,
+        retry_after=lambda err: err.retry_after if isinstance(err, _Undelivered) else None,
+    )
 
 
 def _target(url: str, index: int) -> str:
@@ -154,17 +155,22 @@ def deliver(
     secret: str,
     delivery_id: str,
     timeout_s: float,
-    attempts: int,
-    backoff: Backoff,
+    policy: Backoff,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """POST ``body`` signed with ``secret``, retrying transient failures; never raises.
+
+    Args:
+        policy: How often and how long to retry (`webhook_backoff`).
+        sleep: Waits between attempts (swappable for tests).
 
     Returns:
         ``{"status": "ok"|"failed", "attempts": n, "http_status": code, "error": ...}``.
     """
     record: dict[str, Any] = {"attempts": 0}
-    for attempt in range(attempts):
-        timestamp = str(int(time.time()))
+
+    def attempt() -> None:
+        timestamp = str(int(time.time()))  # signed afresh at each attempt
         request = urllib.request.Request(
             url,
             data=body,
@@ -178,25 +184,25 @@ def deliver(
                 EVENT_HEADER: EVENT,
             },
         )
-        record["attempts"] = attempt + 1
-        retry_after = None
+        record["attempts"] += 1
         try:
             with _OPENER.open(request, timeout=timeout_s) as response:
                 record.update(status="ok", http_status=response.status)
                 record.pop("error", None)
-                return record
         except urllib.error.HTTPError as err:
             record.update(http_status=err.code, error=f"HTTP {err.code} {err.reason}")
-            if err.code not in RETRY_STATUSES:
-                break
-            retry_after = err.headers.get("Retry-After") if err.headers else None
+            hint = err.headers.get("Retry-After") if err.headers else None
+            raise _Undelivered(err.code in RETRY_STATUSES, retry_after_seconds(hint)) from err
         except (OSError, http.client.HTTPException) as err:  # URLError, timeouts, resets
             reason = getattr(err, "reason", err)
             record.pop("http_status", None)
             record["error"] = f"{type(reason).__name__}: {reason}"
-        if attempt + 1 < attempts:
-            backoff.wait(attempt, retry_after)
-    record["status"] = "failed"
+            raise _Undelivered(True) from err
+
+    try:
+        policy.call(attempt, sleep=sleep)
+    except _Undelivered:
+        record["status"] = "failed"
     return record
 
 
@@ -226,7 +232,7 @@ class WebhooksSink:
         """Deliver to every webhook whose ``events`` include the run's status; never raises."""
         settings = context.settings
         body = encode(payload(context))
-        backoff = Backoff(settings.webhook_backoff_seconds, sleep=self.sleep)
+        policy = webhook_backoff(settings.webhook_max_attempts, settings.webhook_backoff_seconds)
         deliveries: list[dict[str, Any]] = []
         earlier = {
             d.get("target"): d
@@ -262,8 +268,8 @@ class WebhooksSink:
                 secret=secret,
                 delivery_id=f"{context.run_id}.{index}",
                 timeout_s=spec.timeout_seconds,
-                attempts=settings.webhook_max_attempts,
-                backoff=backoff,
+                policy=policy,
+                sleep=self.sleep,
             )
             record = {"target": target, **record, "seconds": round(time.monotonic() - started, 3)}
             if record["status"] != "ok":
