@@ -154,12 +154,13 @@ def prune_local(
 
     calls_db = state_db.with_name("calls.sqlite")
     doc_time = "coalesce(json_extract(doc, '$.updated_at'), json_extract(doc, '$.created_at'))"
-    for kind, table, key, label in (
-        ("calls", "calls", "call_id", "call"),
-        ("lead_outcomes", "lead_outcomes", "lead_key", "lead outcome"),
+    for kind, table, key, label, when in (
+        ("calls", "calls", "call_id", "call", doc_time),
+        ("lead_outcomes", "lead_outcomes", "lead_key", "lead outcome", doc_time),
+        ("lead_outcomes", "lead_contexts", "lead_key", "lead context", "updated_at"),
     ):
         if (cutoff := _cutoff(kind, now, older_than_days)) is not None:
-            keys = _rows(calls_db, table, key, doc_time, cutoff, dry_run)
+            keys = _rows(calls_db, table, key, when, cutoff, dry_run)
             removed += [Removal(kind, str(calls_db), f"{label} {k}") for k in keys]
 
     data = Path(settings.data_dir)

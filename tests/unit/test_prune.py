@@ -53,6 +53,7 @@ def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         message, data = parse_envelope(json.dumps(body).encode())
         assert isinstance(message, EndOfCallReport | StatusUpdate)
         calls.record(build_event(message, data, received_at=NOW))
+    calls.set_lead_contexts({"lead-2": {"timezone": "UTC", "updated_at": NOW.isoformat()}})
     blobs = FolderBlobStore(tmp_path / "data")
     blobs.put_bytes("runs/r1/features/shard-00000.parquet", b"x")
     blobs.put_bytes(f"output_run/demo/{KEPT_FOLDER}/demo_analysis.csv", b"a")
@@ -88,7 +89,7 @@ def test_prune_removes_each_kind_after_its_days_and_keeps_latest(local: Path) ->
         "calls": [
             f"call {c['call_id']}" for c in SQLiteCallStore(local / "calls.sqlite").list_calls()
         ],
-        "lead_outcomes": ["lead outcome lead-1"],
+        "lead_outcomes": ["lead outcome lead-1", "lead context lead-2"],
         "outputs": [f"demo/{OLD_FOLDER}/"],
     }
     assert SQLiteStateStore(local / "state.sqlite").get_run("r1") is not None  # dry run
