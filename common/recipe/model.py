@@ -6,7 +6,6 @@ Unknown keys are errors everywhere, so a typo never passes silently.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,8 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.privacy.config import PrivacySection
-
-_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
+from common.schedule import check_cron
 
 
 class _Strict(BaseModel):
@@ -57,10 +55,7 @@ class Schedule(_Strict):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        fields = value.split()
-        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
-            raise ValueError(f"expected five cron fields like `0 10-18 * * 1-5`, got {value!r}")
-        return value
+        return check_cron(value)
 
     _zone = field_validator("timezone")(classmethod(lambda cls, v: _check_zone(v)))
 

@@ -54,6 +54,7 @@ def test_demo_recipe_is_valid(recipes: Path) -> None:
         ),
         (lambda m: m.update(timezone="Mars/Olympus"), "timezone", "unknown IANA time zone"),
         (lambda m: m.update(schedule={"cron": "every hour"}), "schedule.cron", "five cron fields"),
+        (lambda m: m.update(schedule={"cron": "99 25 * * 9"}), "schedule.cron", "hour `25`"),
         (lambda m: m.update(recipe_schema_version=1), "recipe_schema_version", "2"),
     ],
 )
