@@ -28,6 +28,7 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_after_attempt,
+    stop_after_delay,
 )
 
 T = TypeVar("T")
@@ -54,6 +55,7 @@ class Backoff:
         max_s: Cap on any single wait (a ``Retry-After`` hint included).
         retry_on: The errors worth another attempt (types or a predicate).
         retry_after: Reads a server's wait hint (seconds) from an error.
+        deadline_s: No retry starts this long after the first attempt (None: no limit).
         rng: Source of the jitter (seed it in tests).
     """
 
@@ -62,6 +64,7 @@ class Backoff:
     max_s: float = 30.0
     retry_on: RetryOn = Exception
     retry_after: Callable[[BaseException], float | None] | None = None
+    deadline_s: float | None = None
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -91,8 +94,11 @@ class Backoff:
         return retry_on
 
     def _options(self, before_sleep: Callable[[RetryCallState], Any] | None) -> dict[str, Any]:
+        stop = stop_after_attempt(self.attempts)
+        if self.deadline_s is not None:
+            stop = stop | stop_after_delay(self.deadline_s)
         return {
-            "stop": stop_after_attempt(self.attempts),
+            "stop": stop,
             "wait": self._wait,
             "retry": retry_if_exception(self._predicate()),
             "before_sleep": before_sleep,

@@ -47,7 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from tenacity import Retrying, stop_after_attempt, stop_after_delay
+from tenacity import Retrying
 
 from common.adapters.local.memory_budget import MemoryRateBudgetStore
 from common.errors import TransientError
@@ -62,19 +62,18 @@ log = logging.getLogger(__name__)
 Kind = Literal["rpm", "tpm"]
 
 
-LEASE_BACKOFF = Backoff(attempts=3, initial_s=0.05, max_s=0.5, retry_on=TransientError)
-"""How a lease transaction is retried (`common.retry`): transient store errors, jittered."""
 LEASE_DEADLINE_S = 2.0
 """No retry starts this long after a lease's first attempt: the calls wait on the lease, so a
 slow store falls back to the local share (`LeasePolicy.fallback_s`) instead."""
+LEASE_BACKOFF = Backoff(
+    attempts=3, initial_s=0.05, max_s=0.5, retry_on=TransientError, deadline_s=LEASE_DEADLINE_S
+)
+"""How a lease transaction is retried (`common.retry`): transient store errors, jittered."""
 
 
 def _retrying() -> Retrying:
-    """The retry policy of a lease: `LEASE_BACKOFF`, within `LEASE_DEADLINE_S`."""
-    retrying = LEASE_BACKOFF.retrying()
-    return retrying.copy(
-        stop=stop_after_attempt(LEASE_BACKOFF.attempts) | stop_after_delay(LEASE_DEADLINE_S)
-    )
+    """The retry policy of a lease: `LEASE_BACKOFF` (within `LEASE_DEADLINE_S`)."""
+    return LEASE_BACKOFF.retrying()
 
 
 RETRY = _retrying

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 
 import pytest
 
@@ -124,3 +125,22 @@ def test_async_retrying() -> None:
 def test_attempts_must_be_positive() -> None:
     with pytest.raises(ValueError, match="attempts"):
         Backoff(attempts=0, initial_s=1.0)
+
+
+def test_no_retry_starts_after_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [0.0]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    fn = Flaky(*(ConnectionError() for _ in range(10)))
+    policy = Backoff(
+        attempts=10, initial_s=1.0, max_s=1.0, retry_on=ConnectionError, deadline_s=2.5
+    )
+    real = time.monotonic
+    # tenacity measures the delay with time.monotonic: let the fake sleeps move it.
+    monkeypatch.setattr(time, "monotonic", lambda: real() + clock[0])
+    with pytest.raises(ConnectionError):
+        policy.call(fn, sleep=sleep)
+    assert 2 <= fn.calls < 10
+    assert clock[0] < 2.5 + 1.0
