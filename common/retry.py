@@ -29,6 +29,7 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
+    stop_base,
 )
 
 T = TypeVar("T")
@@ -94,7 +95,7 @@ class Backoff:
         return retry_on
 
     def _options(self, before_sleep: Callable[[RetryCallState], Any] | None) -> dict[str, Any]:
-        stop = stop_after_attempt(self.attempts)
+        stop: stop_base = stop_after_attempt(self.attempts)
         if self.deadline_s is not None:
             stop = stop | stop_after_delay(self.deadline_s)
         return {
