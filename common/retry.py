@@ -29,8 +29,8 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
-    stop_base,
 )
+from tenacity.stop import stop_base
 
 T = TypeVar("T")
 
