@@ -1,6 +1,6 @@
 """Benchmark: call-webhook under load, served as in production, on the Firestore emulator.
 
-    python benchmarks/webhook/run.py [--events 5000] [--clients 50] [--rate 210]
+    python benchmarks/webhook/run.py [--events 5000] [--clients 50] [--rate 110]
         [--workers 1] [--threads 16] [--warmup 1200] [--seed 7] [--trace FILE]
         [--java-options OPTS]
 
@@ -23,8 +23,9 @@ events/s, the p50/p99 latency and the CPU each component spent per event (the
 function's and the emulator's process groups, the clients), then reads
 Firestore back and checks that the stored call events are exactly the unique
 valid ones (none lost, none twice) and that no bad-signature message left a
-trace, and says whether the goals hold (issue 7: at least 200 events/s with a
-p99 under 100 ms). Exits 1 if a check fails (a missed goal is reported, not
+trace, and says whether the goals hold (issue 20: at least 100 events/s with a
+p99 under 250 ms, the store on the official Firestore client; figures in
+docs/calls.md). Exits 1 if a check fails (a missed goal is reported, not
 failed: it depends on the machine). One gunicorn worker by default: every message
 of a call then meets the versions the store keeps in memory (see
 common/adapters/gcp/firestore_calls.py); more workers still store correctly,
@@ -67,8 +68,8 @@ PROJECT = "lr-bench"
 SECRET = "bench-secret"
 WRONG = "not-the-secret"
 SIG_HEADER, TS_HEADER = "x-vapi-signature", "x-vapi-timestamp"
-GOAL_EVENTS_S = 200  # issue 7's goals, on the 2-core development machine
-GOAL_P99_MS = 100
+GOAL_EVENTS_S = 100  # issue 20's goals, on the 2-core development machine
+GOAL_P99_MS = 250
 
 
 @dataclass
@@ -336,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument(
-        "--rate", type=float, default=210.0, help="events/s (a little above the goal); 0: unpaced"
+        "--rate", type=float, default=110.0, help="events/s (a little above the goal); 0: unpaced"
     )
     parser.add_argument(
         "--workers",
