@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from common.adapters.local._sqlite import connect
 from common.errors import TransientError
 from common.ports.ratebudget import BucketSpec, BucketState, Grant, take
 
@@ -38,10 +39,7 @@ class SQLiteRateBudgetStore:
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._con = sqlite3.connect(
-            str(path), timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
-        self._con.execute("PRAGMA journal_mode=WAL")
+        self._con = connect(path, timeout=_BUSY_TIMEOUT_S)
         self._con.executescript(_SCHEMA)
 
     def lease(self, spec: BucketSpec, *, want: float, minimum: float, now: float) -> Grant:

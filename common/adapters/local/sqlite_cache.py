@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from common.adapters.local._sqlite import connect
 
 _BATCH = 500  # SQLite's default limit on bound parameters is far above this
 
@@ -20,10 +21,7 @@ class SQLiteSummaryCache:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._con = sqlite3.connect(
-            str(path), timeout=30, isolation_level=None, check_same_thread=False
-        )
-        self._con.execute("PRAGMA journal_mode=WAL")
+        self._con = connect(path)
         self._con.execute(
             "CREATE TABLE IF NOT EXISTS summary_cache ("
             " key TEXT PRIMARY KEY, value TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL)"

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from common.adapters.local._sqlite import connect
 from common.calls.retry import RetryPolicy
 from common.calls.state import apply_event, has_calls, resolve_lead
 from common.calls.transcripts import message_rows
@@ -65,11 +66,7 @@ class SQLiteCallStore:
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._con = sqlite3.connect(
-            str(path), timeout=30, isolation_level=None, check_same_thread=False
-        )
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=NORMAL")
+        self._con = connect(path)
         self._con.executescript(_SCHEMA)
 
     @contextmanager

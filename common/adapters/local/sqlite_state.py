@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from common.adapters.local._sqlite import connect
 from common.ports.statestore import StepKey, StepStatus
 
 _SCHEMA = """
@@ -44,10 +45,7 @@ class SQLiteStateStore:
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._con = sqlite3.connect(
-            str(path), timeout=30, isolation_level=None, check_same_thread=False
-        )
-        self._con.execute("PRAGMA journal_mode=WAL")
+        self._con = connect(path)
         self._con.executescript(_SCHEMA)
 
     @contextmanager
