@@ -200,12 +200,10 @@ def normalize_messages(messages: pl.DataFrame) -> pl.DataFrame:
     ties in time are broken by ``message_id`` so the order is deterministic.
     """
     ordered = (
-        messages.lazy()  # one engine run, not four (a shard's run is mostly set-up)
-        .select([pl.col(n).cast(t) for n, t in MESSAGE_SCHEMA.items()])
+        messages.select([pl.col(n).cast(t) for n, t in MESSAGE_SCHEMA.items()])
         .with_columns(pl.col("sender").str.to_lowercase().str.strip_chars())
         .unique(subset=["lead_key", "message_id"], keep="first", maintain_order=True)
         .sort(["lead_key", "sent_at", "message_id"], nulls_last=True)
-        .collect()
     )
     # After the sort, texts still sit where the input had them, so every regex pass of
     # the processors reads memory out of order (up to 2x slower on a shuffled shard).
