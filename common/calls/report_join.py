@@ -126,23 +126,31 @@ def lead_contexts(
     Returns:
         Lead key → ``{timezone, timezone_source ("lead" | "recipe" | None), recipe,
         run_id, updated_at}``; an unknown zone name in the column counts as none.
+        Leads of the same zone share one (read-only) dict.
     """
     now = datetime.now(UTC).isoformat()
     zones = frame.get_column("timezone").to_list() if "timezone" in frame.columns else None
     fallback = _zone(recipe_timezone)
+    # One context per distinct zone name, shared by its leads (100,000 leads, a
+    # handful of zones): checking the name is the costly part.
+    by_name: dict[Any, dict[str, Any]] = {}
     contexts: dict[str, dict[str, Any]] = {}
     for i, key in enumerate(frame.get_column(LEAD_KEY).to_list()):
         if key is None:
             continue
-        own = _zone(zones[i]) if zones is not None else None
-        zone = own or fallback
-        contexts[str(key)] = {
-            "timezone": zone,
-            "timezone_source": "lead" if own else ("recipe" if zone else None),
-            "recipe": recipe,
-            "run_id": run_id,
-            "updated_at": now,
-        }
+        name = zones[i] if zones is not None else None
+        context = by_name.get(name)
+        if context is None:
+            own = _zone(name)
+            zone = own or fallback
+            context = by_name[name] = {
+                "timezone": zone,
+                "timezone_source": "lead" if own else ("recipe" if zone else None),
+                "recipe": recipe,
+                "run_id": run_id,
+                "updated_at": now,
+            }
+        contexts[str(key)] = context
     return contexts
 
 

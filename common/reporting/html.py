@@ -7,7 +7,9 @@ file, with no CDN. A Content-Security-Policy allows only that one script
 
 The markup is in Jinja2 templates (``templates/report.html.j2`` and its
 partials, with the stylesheet and the script beside them); this module
-prepares what they show, as plain text. Autoescape escapes every value (lead
+prepares what they show, as plain text, but for the table's ``<td>`` cells,
+which it joins and escapes itself (`_row_cells`: the measured reason is there).
+Autoescape escapes every value (lead
 texts are user content) and the script only ever reads cells through
 ``textContent``: a lead who writes ``<script>`` sees it printed, not run. The
 page is the same for the same input, except the "Generated" line.
@@ -270,8 +272,24 @@ def _table(
         "full_csv": quote(full_csv) if full_csv and total < analysis.height else None,
         "filters": selects,
         "head": [("num" if c in numeric else "text", sorted_by.get(c, "none"), c) for c in columns],
-        "rows": [list(zip(num_cols, row, strict=False)) for row in cells],
+        "rows": [_row_cells(num_cols, row) for row in cells],
     }
+
+
+def _row_cells(numeric: Sequence[bool], row: Sequence[str]) -> Markup:
+    """One table row's ``<td>`` cells, escaped here rather than cell by cell in the template.
+
+    The table is the page's bulk (3,000 rows x 40 columns on a 100,000-lead run):
+    through the template's loop every cell cost about 7 us (escape, finalize,
+    Markup), 0.9 s a report; joined here it is 0.1 s. The escaping is `html.escape`
+    (``'`` as ``&#x27;``), as everywhere in the page.
+    """
+    return Markup(
+        "".join(
+            ('<td class="num">' if is_number else "<td>") + escape(text) + "</td>"
+            for is_number, text in zip(numeric, row, strict=False)
+        )
+    )
 
 
 OUTPUT_LINK = '<a data-output href="'

@@ -227,27 +227,30 @@ def fetch_leads(
         size = recipe.meta.shard_size
         shard_count = math.ceil(leads.height / size)
         # Object stores answer in tens of milliseconds: write the shards side by side
-        # (2,000 shards one after another would take over a minute on Cloud Storage).
-        with ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="leads") as pool:
-            list(
-                pool.map(
-                    lambda index: write_frame(
-                        ctx.backends.blobs,
-                        layout.shard_key(run_id, "leads", index),
-                        leads.slice(index * size, size),
-                    ),
-                    range(shard_count),
-                )
-            )
+        # (2,000 shards one after another would take over a minute on Cloud Storage),
+        # and while the conversations scan runs (it waits on the warehouse, not on us).
         scan: dict[str, Any] = {}
-        if shard_count:
-            staged = stage_conversations(ctx, recipe, run_id, as_of, shard_assignment(leads, size))
-            scan = {
-                "messages": staged.rows,
-                "bytes_processed": staged.bytes_processed,
-                "bytes_billed": staged.bytes_billed,
-            }
-            log.info("conversations scan staged %d messages", staged.rows)
+        with ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="leads") as pool:
+            writes = [
+                pool.submit(
+                    write_frame,
+                    ctx.backends.blobs,
+                    layout.shard_key(run_id, "leads", index),
+                    leads.slice(index * size, size),
+                )
+                for index in range(shard_count)
+            ]
+            if shard_count:
+                assignment = shard_assignment(leads, size)
+                staged = stage_conversations(ctx, recipe, run_id, as_of, assignment)
+                scan = {
+                    "messages": staged.rows,
+                    "bytes_processed": staged.bytes_processed,
+                    "bytes_billed": staged.bytes_billed,
+                }
+                log.info("conversations scan staged %d messages", staged.rows)
+            for write in writes:
+                write.result()  # a failed write fails the step (and the run retries it)
         state.update_run(run_id, {"shard_count": shard_count, "leads": leads.height, "scan": scan})
         nxt = chain.next_stage(recipe, STEP)
         if shard_count == 0:

@@ -247,7 +247,7 @@ class DuckDBWarehouse:
                 schema = utc_microseconds(empty.to_arrow_table()).schema
                 rows = con.execute(
                     f"COPY ({duck_sql}) TO {_literal(str(partial))} "
-                    f"(FORMAT PARQUET, PARTITION_BY ({SHARD_COLUMN}), COMPRESSION zstd)",
+                    f"(FORMAT PARQUET, PARTITION_BY ({SHARD_COLUMN}), COMPRESSION snappy)",
                     bound,
                 ).fetchone()
             except duckdb.Error as err:

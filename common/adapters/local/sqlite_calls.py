@@ -166,10 +166,14 @@ class SQLiteCallStore:
 
     def set_lead_contexts(self, contexts: Mapping[str, Mapping[str, Any]]) -> None:
         """Replace each lead's ``context`` (its own table; see the module docstring)."""
-        rows = [
-            (key, context.get("updated_at"), json.dumps(dict(context), default=str))
-            for key, context in contexts.items()
-        ]
+        # Leads share a handful of distinct contexts (one per zone): encode each once.
+        encoded: dict[int, str] = {}
+        rows = []
+        for key, context in contexts.items():
+            text = encoded.get(id(context))
+            if text is None:
+                text = encoded[id(context)] = json.dumps(dict(context), default=str)
+            rows.append((key, context.get("updated_at"), text))
         for start in range(0, len(rows), _CONTEXT_WRITES):
             with self._tx() as con:
                 con.executemany(
