@@ -98,6 +98,11 @@ def _to_duckdb_value(value: Any) -> Any:
     return value
 
 
+def _empty(schema: pa.Schema) -> pa.Table:
+    """A table of no rows (``Schema.empty_table`` imports pandas: 0.3 s in a run's first scan)."""
+    return pa.Table.from_batches([], schema=schema)
+
+
 def _literal(value: str) -> str:
     """A DuckDB string literal, quoted by sqlglot (for file paths DuckDB cannot bind)."""
     return exp.Literal.string(value).sql("duckdb")
@@ -255,7 +260,7 @@ class DuckDBWarehouse:
             finally:
                 con.close()
             columns = [n for n in schema.names if n != SHARD_COLUMN]
-            pq.write_table(schema.empty_table().select(columns), partial / SCHEMA_FILE)
+            pq.write_table(_empty(schema).select(columns), partial / SCHEMA_FILE)
             # Swap in whole: a redelivered fetch-leads replaces the staged scan, and a
             # reader never sees half of one.
             shutil.rmtree(final, ignore_errors=True)
@@ -282,7 +287,7 @@ class DuckDBWarehouse:
         schema = pq.read_schema(folder / SCHEMA_FILE)
         files = sorted((folder / f"{SHARD_COLUMN}={int(shard)}").glob("*.parquet"))
         if not files:
-            return schema.empty_table()
+            return _empty(schema)
         table = pa.concat_tables([pq.read_table(f, schema=schema) for f in files])
         return utc_microseconds(table)
 
