@@ -25,7 +25,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 NONE = "—"
 # Defaults that the code computes at run time; the README describes them in words.
 DESCRIBED = {
-    "LR_LOCAL_WORKERS": "CPU count (at most 4)",
+    "LR_LOCAL_WORKERS": "one more than the CPU count (at most 4)",
     "LR_STAGING_DIR": "`staging/` beside `LR_STATE_DB`",
     "LR_LLM_PRICES": "the built-in price table",
 }
@@ -115,7 +115,7 @@ def test_every_row_shows_the_codes_default(clean_env: None) -> None:
 
 def test_described_defaults_are_what_the_code_does(clean_env: None) -> None:
     settings = Settings()
-    assert settings.local_workers == max(1, min(os.cpu_count() or 1, 4))
+    assert settings.local_workers == min((os.cpu_count() or 1) + 1, 4)
     assert Settings.model_fields["staging_dir"].default is None
     assert settings.llm_prices  # the built-in table
 
