@@ -103,6 +103,13 @@ def _empty(schema: pa.Schema) -> pa.Table:
     return pa.Table.from_batches([], schema=schema)
 
 
+def _read_as(path: Path, schema: pa.Schema) -> pa.Table:
+    """One Parquet file in ``schema`` (`pq.ParquetFile` reads a small file in about half
+    the time `pq.read_table` takes, which goes through the dataset layer)."""
+    table = pq.ParquetFile(path).read()
+    return table if table.schema.equals(schema) else table.cast(schema)
+
+
 def _literal(value: str) -> str:
     """A DuckDB string literal, quoted by sqlglot (for file paths DuckDB cannot bind)."""
     return exp.Literal.string(value).sql("duckdb")
@@ -288,7 +295,7 @@ class DuckDBWarehouse:
         files = sorted((folder / f"{SHARD_COLUMN}={int(shard)}").glob("*.parquet"))
         if not files:
             return _empty(schema)
-        table = pa.concat_tables([pq.read_table(f, schema=schema) for f in files])
+        table = pa.concat_tables([_read_as(f, schema) for f in files])
         return utc_microseconds(table)
 
     def drop_staged(self, run_id: str) -> None:
