@@ -22,14 +22,12 @@ from common.ports.warehouse import ScanEstimate, StagedScan
 from common.processors.base import LEAD_KEY, require_message_columns
 from common.recipe import Recipe
 from common.steps.context import StepContext
-from common.steps.io import write_frame
+from common.steps.io import IO_THREADS, write_frame
 from common.steps.jobs import job_options
 from common.steps.runner import run_once
 
 log = logging.getLogger(__name__)
 STEP = "fetch_leads"
-WRITE_THREADS = 8
-"""Leads shards written at once."""
 
 
 def derive_run_id(recipe: str, event_id: str, event_time: datetime) -> str:
@@ -226,11 +224,10 @@ def fetch_leads(
         leads = _read_leads(ctx, recipe, request, as_of, run_id)
         size = recipe.meta.shard_size
         shard_count = math.ceil(leads.height / size)
-        # Object stores answer in tens of milliseconds: write the shards side by side
-        # (2,000 shards one after another would take over a minute on Cloud Storage),
-        # and while the conversations scan runs (it waits on the warehouse, not on us).
+        # The shards are written side by side (`IO_THREADS`), and while the conversations
+        # scan runs (it waits on the warehouse, not on us).
         scan: dict[str, Any] = {}
-        with ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="leads") as pool:
+        with ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="leads") as pool:
             writes = [
                 pool.submit(
                     write_frame,

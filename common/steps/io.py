@@ -12,12 +12,28 @@ and reads each shard several times, and `runs/` expires.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from common.ports import BlobStore
+
+IO_THREADS = 8
+"""Objects read or written side by side: an object store answers in tens of milliseconds,
+so 2,000 shards one after another would take over a minute on Cloud Storage."""
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def side_by_side(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """``[fn(item) ...]`` in order, on `IO_THREADS` threads (the first error is raised)."""
+    with ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="blob-io") as pool:
+        return list(pool.map(fn, items))
 
 
 def write_frame(blobs: BlobStore, key: str, frame: pl.DataFrame | pa.Table) -> None:

@@ -15,7 +15,7 @@ from common.errors import TransientError
 from common.ports import BlobStore
 from common.processors.base import LEAD_KEY
 from common.steps.context import StepContext
-from common.steps.io import read_frame
+from common.steps.io import read_frame, side_by_side
 
 IGNORE = "ignore_reason"
 
@@ -27,16 +27,18 @@ def merge_shards(
     blobs = ctx.backends.blobs
     kinds = ["features", "summaries"] if with_summaries else ["features"]
     keys = {kind: [layout.shard_key(run_id, kind, i) for i in shards] for kind in kinds}
-    missing = [k for group in keys.values() for k in group if not blobs.exists(k)]
+    every = [k for group in keys.values() for k in group]
+    missing = [
+        k for k, there in zip(every, side_by_side(blobs.exists, every), strict=True) if not there
+    ]
     if missing:
         raise TransientError(f"{len(missing)} shard objects are not written yet", where=missing[0])
     if not shards:
         return pl.DataFrame(schema={LEAD_KEY: pl.String, IGNORE: pl.String})
-    merged = pl.concat([read_frame(blobs, k) for k in keys["features"]], how="diagonal_relaxed")
+    frames = side_by_side(lambda key: read_frame(blobs, key), every)
+    merged = pl.concat(frames[: len(shards)], how="diagonal_relaxed")
     if with_summaries:
-        summaries = pl.concat(
-            [read_frame(blobs, k) for k in keys["summaries"]], how="diagonal_relaxed"
-        )
+        summaries = pl.concat(frames[len(shards) :], how="diagonal_relaxed")
         merged = (
             merged.join(summaries.rename({IGNORE: "_llm_ignore"}), on=LEAD_KEY, how="left")
             .with_columns(pl.coalesce(IGNORE, "_llm_ignore").alias(IGNORE))
