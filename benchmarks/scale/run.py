@@ -1,6 +1,6 @@
 """Benchmark: the `demo` recipe run locally at 25,000 and 100,000 leads, against a floor.
 
-    python benchmarks/scale/run.py [--leads 25000 100000] [--cache data/bench] [--repeat 1]
+    python benchmarks/scale/run.py [--leads 25000 100000] [--cache data/bench] [--repeat 3]
 
 For each size it generates the sample data once with
 ``scripts/generate_sample_data.py`` (cached under ``--cache``, not timed), then,
@@ -14,7 +14,9 @@ each in a fresh Python process so peak memory is the run's own:
   DuckDB scan of the messages joined to the leads, written as per-shard Parquet,
   plus the seven processors of the recipe over all messages as one frame.
 
-It prints both, the ratio run / floor (goal <= 3), the peak RSS (goal < 1 GB)
+Each is measured ``--repeat`` times (default 3), floor and run in turn, and the
+best of each is kept: on a shared 2-core VM one run differs from the next by up
+to 30 %. It prints both, the ratio run / floor (goal <= 3), the peak RSS (goal < 1 GB)
 and, with both sizes, the ratio of the largest run to the smallest (goal <= 4.5
 for 4x the leads). Missed goals are printed, not failed: they depend on the
 machine. Imports and process start are not in the seconds (they are the same
@@ -184,7 +186,13 @@ def main() -> int:
     )
     parser.add_argument("--leads", type=int, nargs="+", default=[25_000, 100_000])
     parser.add_argument("--cache", type=Path, default=REPO / "data/bench")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per size (the best is kept)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="measurements of the floor and of the run per size; the best of each is kept "
+        "(a shared 2-core machine varies by 30 %% from one run to the next)",
+    )
     parser.add_argument("--child", choices=["run", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -198,8 +206,12 @@ def main() -> int:
     results: dict[int, dict[str, Any]] = {}
     for leads in sorted(args.leads):
         data = generate(args.cache, leads)
-        floors = [_child("floor", data) for _ in range(args.repeat)]
-        runs = [_child("run", data) for _ in range(args.repeat)]
+        # Interleaved, so that a machine that slows down for a while (a shared VM)
+        # slows both alike; the best of each is kept.
+        floors, runs = [], []
+        for _ in range(args.repeat):
+            floors.append(_child("floor", data))
+            runs.append(_child("run", data))
         floor = min(floors, key=lambda f: f["floor_s"])
         run = min(runs, key=lambda r: r["wall_s"])
         results[leads] = {"floor": floor, "run": run}
