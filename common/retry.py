@@ -74,9 +74,16 @@ class Backoff:
         if self.initial_s < 0 or self.max_s < 0:
             raise ValueError("Backoff waits must not be negative")
 
+    def ceiling(self, retry: int) -> float:
+        """The longest wait before retry number ``retry`` (0-based): the jitter's upper bound.
+
+        Also how long a throttled API key rests when the provider names no time.
+        """
+        return float(min(self.max_s, self.initial_s * 2**retry))
+
     def delay(self, retry: int, error: BaseException | None = None) -> float:
         """Seconds to wait before retry number ``retry`` (0-based) after ``error``."""
-        wait = self.rng.uniform(0, min(self.max_s, self.initial_s * 2**retry))
+        wait = self.rng.uniform(0, self.ceiling(retry))
         if error is not None and self.retry_after is not None:
             hint = self.retry_after(error)
             if hint is not None:

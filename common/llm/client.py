@@ -354,7 +354,7 @@ class LLMClient:
 
     def _backoff_cap(self, attempt_number: int) -> float:
         """The un-jittered backoff of an attempt: how long a throttled key rests by default."""
-        return float(min(self.backoff_max, self.backoff_initial * 2 ** (attempt_number - 1)))
+        return self.retry_policy.ceiling(attempt_number - 1)
 
     # --- logging --------------------------------------------------------------------
 

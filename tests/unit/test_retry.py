@@ -144,3 +144,8 @@ def test_no_retry_starts_after_the_deadline(monkeypatch: pytest.MonkeyPatch) -> 
         policy.call(fn, sleep=sleep)
     assert 2 <= fn.calls < 10
     assert clock[0] < 2.5 + 1.0
+
+
+def test_ceiling_is_the_jitters_upper_bound() -> None:
+    policy = Backoff(attempts=5, initial_s=0.5, max_s=3.0)
+    assert [policy.ceiling(n) for n in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]

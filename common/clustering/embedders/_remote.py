@@ -143,10 +143,7 @@ class RemoteEmbedder:
                 ) from err
             except RateLimited as err:
                 self._stats.throttled += 1
-                cap = min(
-                    self.limits.backoff_max_seconds,
-                    self.limits.backoff_initial_seconds * 2 ** (state.attempt_number - 1),
-                )
+                cap = self._backoff.ceiling(state.attempt_number - 1)
                 self.keys.cooldown(
                     choice.key_id, err.retry_after if err.retry_after is not None else cap
                 )
