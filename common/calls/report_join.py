@@ -170,14 +170,23 @@ def apply_call_outcomes(
     keys = frame.get_column(LEAD_KEY).drop_nulls().unique().to_list() if frame.height else []
     outcomes = store.lead_outcomes(keys) if keys else {}
     joined = exclude(join_outcomes(frame, outcomes), exclude_dispositions)
-    if recipe is not None and joined.height:
-        kept = joined.filter(pl.col(IGNORE).is_null()) if IGNORE in joined.columns else joined
-        contexts = lead_contexts(
-            kept, recipe=recipe, recipe_timezone=recipe_timezone, run_id=run_id
+    if recipe is not None:
+        contexts = kept_contexts(
+            joined, recipe=recipe, recipe_timezone=recipe_timezone, run_id=run_id
         )
         if contexts:
             store.set_lead_contexts(contexts)
     return joined
+
+
+def kept_contexts(
+    joined: pl.DataFrame, *, recipe: str, recipe_timezone: str | None, run_id: str | None
+) -> dict[str, dict[str, Any]]:
+    """`lead_contexts` of the leads `apply_call_outcomes` keeps (no ``ignore_reason``)."""
+    if not joined.height:
+        return {}
+    kept = joined.filter(pl.col(IGNORE).is_null()) if IGNORE in joined.columns else joined
+    return lead_contexts(kept, recipe=recipe, recipe_timezone=recipe_timezone, run_id=run_id)
 
 
 def with_outcome_columns(columns: Sequence[str]) -> list[str]:

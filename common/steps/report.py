@@ -5,13 +5,14 @@ from __future__ import annotations
 import difflib
 import io
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 
 from common import layout
-from common.calls.report_join import apply_call_outcomes, with_outcome_columns
+from common.calls.report_join import apply_call_outcomes, kept_contexts, with_outcome_columns
 from common.errors import DataError, LeadRecoveryError, TerminalError, TransientError
 from common.messages import RunMessage, RunOptions
 from common.observability.metrics import resolve_model, run_metrics
@@ -112,6 +113,11 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
     state = ctx.backends.state
 
     def work() -> dict[str, Any]:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report") as background:
+            return report_run(background)
+
+    def report_run(background: ThreadPoolExecutor) -> dict[str, Any]:
+        handed_over: Future[None] | None = None
         recipe = ctx.recipe(message.recipe)
         run = state.get_run(message.run_id) or {}
         if "shard_count" not in run:
@@ -130,9 +136,13 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
         merged = join_clusters(merged, ctx.backends.blobs, message.run_id)
         if recipe.meta.calls is not None:
             merged = apply_call_outcomes(
+                merged, ctx.backends.calls, recipe.meta.calls.exclude_dispositions
+            )
+            # The kept leads' call contexts are written while the report goes on (one
+            # write per lead, 0.3-0.5 s at 100,000 leads); the run is marked finished
+            # only once they are stored, so a failed write fails the step as before.
+            contexts = kept_contexts(
                 merged,
-                ctx.backends.calls,
-                recipe.meta.calls.exclude_dispositions,
                 recipe=recipe.name,
                 # A zone the recipe does not set is not known: the webhook's default applies.
                 recipe_timezone=(
@@ -140,6 +150,8 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
                 ),
                 run_id=message.run_id,
             )
+            if contexts:
+                handed_over = background.submit(ctx.backends.calls.set_lead_contexts, contexts)
         # The lead's history: its previous run's results rows (common/results/history.py).
         run_started = datetime.fromisoformat(run["started_at"])
         tables = ResultsTables.from_settings(ctx.settings)
@@ -229,6 +241,8 @@ def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:
             latest.LatestRun(message.run_id, run_started, folder, copies),
             {latest.ANALYSIS: analysis_csv, latest.IGNORED: ignored_csv},
         )
+        if handed_over is not None:
+            handed_over.result()
         state.update_run(message.run_id, summary)
         # One structured line per finished run: the alert policies and the LLM
         # cost metric of infra/monitoring.tf read event, run_status, llm_cost_usd.
