@@ -13,6 +13,7 @@ import polars as pl
 
 from common import layout
 from common.calls.report_join import apply_call_outcomes, kept_contexts, with_outcome_columns
+from common.counters import merge_counters
 from common.errors import DataError, LeadRecoveryError, TerminalError, TransientError
 from common.messages import RunMessage, RunOptions
 from common.observability.metrics import resolve_model, run_metrics
@@ -89,19 +90,13 @@ def to_csv(frame: pl.DataFrame) -> bytes:
 
 def llm_totals(steps: list[dict[str, Any]]) -> dict[str, Any]:
     """Sum the summarize steps' LLM counters (cache hits, calls, tokens, ignored by reason)."""
-    totals: dict[str, Any] = {}
-    for step in steps:
-        counters = (
-            (step.get("result") or {}).get("llm") if step.get("step") == "summarize" else None
+    return merge_counters(
+        *(
+            (step.get("result") or {}).get("llm") or {}
+            for step in steps
+            if step.get("step") == "summarize"
         )
-        for name, value in (counters or {}).items():
-            if isinstance(value, dict):
-                bucket = totals.setdefault(name, {})
-                for k, v in value.items():
-                    bucket[k] = bucket.get(k, 0) + v
-            else:
-                totals[name] = totals.get(name, 0) + value
-    return totals
+    )
 
 
 def report(ctx: StepContext, message: RunMessage) -> dict[str, Any] | None:

@@ -7,10 +7,11 @@ from typing import Any
 
 import polars as pl
 
+from common.counters import merge_counters
 from common.llm.analysis import Analyzer
 from common.llm.config import AnswerRule, LLMConfig
 from common.llm.items import ANSWER_SOURCE, Item, Outcome, count_sources
-from common.llm.modes.base import LLMPlan, ModeResult, merge_counters, reason_counts
+from common.llm.modes.base import LLMPlan, ModeResult, reason_counts
 from common.ports.summarycache import SummaryCache
 from common.processors.base import LEAD_KEY
 from common.settings import Settings

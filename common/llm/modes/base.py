@@ -148,20 +148,6 @@ def call_counters(stats: Any) -> dict[str, Any]:
     return {k: v for k, v in stats.as_dict().items() if k in keep}
 
 
-def merge_counters(*parts: dict[str, Any]) -> dict[str, Any]:
-    """Sum counters (nested dicts key by key), as the report sums shards."""
-    total: dict[str, Any] = {}
-    for part in parts:
-        for name, value in part.items():
-            if isinstance(value, dict):
-                bucket = total.setdefault(name, {})
-                for k, v in value.items():
-                    bucket[k] = bucket.get(k, 0) + v
-            else:
-                total[name] = total.get(name, 0) + value
-    return total
-
-
 def reason_counts(reasons: list[str | None]) -> dict[str, int]:
     """Ignore reasons by kind (the text before the first colon)."""
     counts: dict[str, int] = {}

@@ -50,6 +50,7 @@ from typing import Any
 
 import polars as pl
 
+from common.counters import merge_counters
 from common.errors import DataError, RecipeError
 from common.llm.config import ExtractionConfig, LLMConfig, prompt_placeholders
 from common.llm.items import AnalysisStats, Item, Outcome
@@ -57,7 +58,6 @@ from common.llm.modes.base import (
     ModeResult,
     call_counters,
     check_extra_prompt,
-    merge_counters,
     read_recipe_file,
     reason_counts,
 )

@@ -31,13 +31,13 @@ from typing import Annotated, Any
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from common.counters import merge_counters
 from common.llm.config import LLMConfig, ScoringConfig
 from common.llm.items import ANSWER_SOURCE, AnalysisStats, Item, Outcome
 from common.llm.modes.base import (
     ModeResult,
     call_counters,
     check_extra_prompt,
-    merge_counters,
     read_recipe_file,
     reason_counts,
 )
