@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import pyarrow as pa
-
-# pyarrow imports pandas, when it is installed (the `test` and `cluster` extras), the
-# first time it converts Python values or builds an empty table: 0.25-0.3 s that
-# landed inside a run (its first scan, or the report's trend). Import it here, with
-# the adapters, so it is part of starting the process.
-with contextlib.suppress(ImportError):
-    import pandas  # noqa: F401
 
 
 def utc_microseconds(table: pa.Table) -> pa.Table:
