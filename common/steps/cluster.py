@@ -25,8 +25,8 @@ from common.messages import RunMessage
 from common.ports import StateStore, StepKey
 from common.processors.base import LEAD_KEY
 from common.steps.context import StepContext
-from common.steps.io import read_frame, write_frame
-from common.steps.merge import IGNORE, clusters_key, merge_shards
+from common.steps.io import write_frame
+from common.steps.merge import IGNORE, clusters_key, merge_shards, read_shards
 from common.steps.runner import run_once
 
 log = logging.getLogger(__name__)
@@ -36,16 +36,10 @@ STEP = "cluster"
 def _messages(ctx: StepContext, run_id: str, shards: list[int]) -> pl.DataFrame:
     from common.processors.base import normalize_messages
 
-    blobs = ctx.backends.blobs
     keys = [layout.shard_key(run_id, "conversations", i) for i in shards]
-    missing = [k for k in keys if not blobs.exists(k)]
-    if missing:
-        raise TransientError(
-            f"{len(missing)} conversation shards are not written yet", where=missing[0]
-        )
+    frames = read_shards(ctx.backends.blobs, keys)
     if not keys:
         return pl.DataFrame(schema={"lead_key": pl.String, "sender": pl.String, "text": pl.String})
-    frames = [read_frame(blobs, k) for k in keys]
     return normalize_messages(pl.concat(frames, how="diagonal_relaxed"))
 
 

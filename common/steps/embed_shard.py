@@ -36,7 +36,7 @@ def embed_shard_texts(ctx: StepContext, recipe: Recipe, message: ShardMessage) -
     from common.clustering.topics import topic_texts
     from common.processors.base import normalize_messages
     from common.steps.cluster import _masked_texts as masked_texts
-    from common.steps.report import merge_shards
+    from common.steps.merge import merge_shards
 
     config = recipe.clustering
     if config is None:

@@ -20,22 +20,28 @@ from common.steps.io import read_frame, side_by_side
 IGNORE = "ignore_reason"
 
 
+def read_shards(blobs: BlobStore, keys: list[str]) -> list[pl.DataFrame]:
+    """The shard objects ``keys``, read side by side (`io.side_by_side`), in order.
+
+    Raises:
+        TransientError: some are not written yet (their steps are still running).
+    """
+    there = side_by_side(blobs.exists, keys)
+    missing = [key for key, found in zip(keys, there, strict=True) if not found]
+    if missing:
+        raise TransientError(f"{len(missing)} shard objects are not written yet", where=missing[0])
+    return side_by_side(lambda key: read_frame(blobs, key), keys)
+
+
 def merge_shards(
     ctx: StepContext, run_id: str, shards: list[int], *, with_summaries: bool = False
 ) -> pl.DataFrame:
     """The given feature shards of a run (joined with the LLM answers when asked), by lead key."""
-    blobs = ctx.backends.blobs
     kinds = ["features", "summaries"] if with_summaries else ["features"]
-    keys = {kind: [layout.shard_key(run_id, kind, i) for i in shards] for kind in kinds}
-    every = [k for group in keys.values() for k in group]
-    missing = [
-        k for k, there in zip(every, side_by_side(blobs.exists, every), strict=True) if not there
-    ]
-    if missing:
-        raise TransientError(f"{len(missing)} shard objects are not written yet", where=missing[0])
+    every = [layout.shard_key(run_id, kind, i) for kind in kinds for i in shards]
+    frames = read_shards(ctx.backends.blobs, every)
     if not shards:
         return pl.DataFrame(schema={LEAD_KEY: pl.String, IGNORE: pl.String})
-    frames = side_by_side(lambda key: read_frame(blobs, key), every)
     merged = pl.concat(frames[: len(shards)], how="diagonal_relaxed")
     if with_summaries:
         summaries = pl.concat(frames[len(shards) :], how="diagonal_relaxed")

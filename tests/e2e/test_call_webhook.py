@@ -389,7 +389,7 @@ def test_demo_loop_outcomes_join_the_next_run(configure, local_env: Path) -> Non
     ctx, second = _run()
     run = ctx.backends.state.get_run(second.run_id)
     assert run is not None
-    from common.steps.report import merge_shards
+    from common.steps.merge import merge_shards
 
     merged = merge_shards(ctx, second.run_id, list(range(int(run["shard_count"]))))
     joined = apply_call_outcomes(merged, ctx.backends.calls, ["recovered", "not_interested"])
