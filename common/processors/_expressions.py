@@ -21,12 +21,12 @@ back-references; use ``(?i)`` for case-insensitive matching.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import polars as pl
 from pydantic import AfterValidator
 
-from common.processors.base import LEAD_KEY
+from common.processors.base import LEAD_KEY, Frame
 
 ROW = "_row"
 """Row number `aggregate` adds; within a lead it grows with time."""
@@ -100,9 +100,6 @@ def after_first(flag: pl.Expr) -> pl.Expr:
     """Row-level: the row comes after the lead's first row where ``flag`` holds."""
     first = pl.col(ROW).filter(flag).min().over(LEAD_KEY)
     return (pl.col(ROW) > first).fill_null(False)
-
-
-Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 
 def aggregate(
