@@ -16,11 +16,13 @@ tests run without waiting; ``before_sleep`` sees each retry (counters, logs).
 
 from __future__ import annotations
 
+import email.utils
+import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from tenacity import (
     AsyncRetrying,
@@ -38,12 +40,62 @@ RetryOn = type[BaseException] | tuple[type[BaseException], ...] | Callable[[Base
 """Which errors are retried: exception types, or a predicate on the error."""
 
 
+class Headers(Protocol):
+    """HTTP headers: a mapping, ``requests``' or ``httpx``' headers, ``email.message.Message``."""
+
+    def get(self, name: str, /) -> Any:
+        """The header's value, or None."""
+
+
+MAX_RETRY_AFTER_S = 600.0
+"""Longest Retry-After honoured; a larger (or nonsensical) value is clamped to this."""
+
+
 def retry_after_seconds(value: str | None) -> float | None:
-    """An HTTP ``Retry-After`` given in seconds (None when absent or not a number)."""
+    """An HTTP ``Retry-After`` value (seconds, or an HTTP date) as seconds from now.
+
+    None when absent or unreadable; clamped to [0, `MAX_RETRY_AFTER_S`].
+    """
     if value is None:
         return None
-    value = value.strip()
-    return float(value) if value.isdigit() else None
+    seconds: float | None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = _http_date_delay(value)
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def retry_after_from_headers(headers: Headers | None) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date).
+
+    Returns None when neither header is present or readable; clamps to
+    [0, `MAX_RETRY_AFTER_S`]. ``headers`` must look up names case-insensitively
+    (httpx, requests and urllib headers do) or use lower-case names.
+    """
+    if headers is None:
+        return None
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds is not None:
+        try:
+            value = float(milliseconds) / 1000.0
+        except ValueError:
+            value = math.nan
+        if not math.isnan(value):
+            return min(max(value, 0.0), MAX_RETRY_AFTER_S)
+    return retry_after_seconds(headers.get("retry-after"))
+
+
+def _http_date_delay(raw: str) -> float | None:
+    try:
+        parsed = email.utils.parsedate_tz(raw)
+        if parsed is None:
+            return None
+        return float(email.utils.mktime_tz(parsed) - time.time())
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 @dataclass(frozen=True)

@@ -12,20 +12,15 @@ cooldown and the next call waits for it like it would for a single key.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
-import math
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 KEYLESS_ID = "keyless"
 """The ``key_id`` of the single entry of a pool built without keys."""
 
-
-MAX_RETRY_AFTER_S = 600.0
-"""Longest Retry-After honoured; a larger (or nonsensical) value is clamped to this."""
 
 # Things that look like credentials in provider messages: OpenAI keys (also the
 # partly masked form OpenAI echoes in 401 messages), Google API keys, bearer tokens.
@@ -49,39 +44,6 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
         if secret:
             text = text.replace(secret, f"[key {fingerprint(secret)}]")
     return _KEYLIKE.sub("[redacted]", text)
-
-
-def retry_after_from_headers(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait, from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date).
-
-    Returns None when neither header is present or parseable; clamps to
-    [0, `MAX_RETRY_AFTER_S`]. ``headers`` must look up names case-insensitively
-    (httpx headers do) or use lower-case names.
-    """
-    if headers is None:
-        return None
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        value: float | None
-        try:
-            value = float(raw) / divisor
-        except ValueError:
-            value = _http_date_delay(raw) if name == "retry-after" else None
-        if value is not None and not math.isnan(value):
-            return min(max(value, 0.0), MAX_RETRY_AFTER_S)
-    return None
-
-
-def _http_date_delay(raw: str) -> float | None:
-    try:
-        parsed = email.utils.parsedate_tz(raw)
-        if parsed is None:
-            return None
-        return float(email.utils.mktime_tz(parsed) - time.time())
-    except (TypeError, ValueError, OverflowError):
-        return None
 
 
 @dataclass(frozen=True)

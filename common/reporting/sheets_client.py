@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from common.errors import ConfigError
-from common.retry import Backoff, retry_after_seconds
+from common.retry import Backoff, retry_after_from_headers
 from common.settings import Settings
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def _transient(err: BaseException) -> bool:
 def _retry_after(err: BaseException) -> float | None:
     response = getattr(err, "response", None)
     headers = getattr(response, "headers", None)
-    return retry_after_seconds(headers.get("Retry-After")) if headers is not None else None
+    return retry_after_from_headers(headers)
 
 
 def sheets_backoff(max_retries: int, backoff_s: float) -> Backoff:

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from common.recipe.model import WebhookSpec
 from common.reporting._base import ReportContext
-from common.retry import Backoff, retry_after_seconds
+from common.retry import Backoff, retry_after_from_headers
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -191,8 +191,8 @@ def deliver(
                 record.pop("error", None)
         except urllib.error.HTTPError as err:
             record.update(http_status=err.code, error=f"HTTP {err.code} {err.reason}")
-            hint = err.headers.get("Retry-After") if err.headers else None
-            raise _Undelivered(err.code in RETRY_STATUSES, retry_after_seconds(hint)) from err
+            hint = retry_after_from_headers(err.headers)
+            raise _Undelivered(err.code in RETRY_STATUSES, hint) from err
         except (OSError, http.client.HTTPException) as err:  # URLError, timeouts, resets
             reason = getattr(err, "reason", err)
             record.pop("http_status", None)

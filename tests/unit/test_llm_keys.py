@@ -6,14 +6,8 @@ import hashlib
 
 import pytest
 
-from common.llm.keys import (
-    KEYLESS_ID,
-    MAX_RETRY_AFTER_S,
-    KeyPool,
-    fingerprint,
-    redact,
-    retry_after_from_headers,
-)
+from common.llm.keys import KEYLESS_ID, KeyPool, fingerprint, redact
+from common.retry import MAX_RETRY_AFTER_S, retry_after_from_headers
 
 KEYS = ["sk-test-alpha-0001", "sk-test-bravo-0002", "sk-test-charlie-03"]
 

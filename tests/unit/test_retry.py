@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import random
 import time
 
 import pytest
 
-from common.retry import Backoff, retry_after_seconds
+from common.retry import (
+    MAX_RETRY_AFTER_S,
+    Backoff,
+    retry_after_from_headers,
+    retry_after_seconds,
+)
 
 
 class Flaky:
@@ -92,8 +98,15 @@ def test_a_longer_retry_after_wins_but_is_capped() -> None:
 def test_retry_after_parsing() -> None:
     assert retry_after_seconds("7") == 7.0
     assert retry_after_seconds(" 2 ") == 2.0
-    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") is None
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
+    soon = email.utils.formatdate(time.time() + 120, usegmt=True)
+    assert 100 <= (retry_after_seconds(soon) or 0) <= 120
+    assert retry_after_seconds("99999") == MAX_RETRY_AFTER_S
+    assert retry_after_seconds("soon") is None
     assert retry_after_seconds(None) is None
+    assert retry_after_from_headers({"retry-after-ms": "1500"}) == 1.5
+    assert retry_after_from_headers({"retry-after": "3"}) == 3.0
+    assert retry_after_from_headers({}) is None
 
 
 def test_before_sleep_sees_every_retry() -> None:

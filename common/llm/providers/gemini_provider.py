@@ -31,7 +31,7 @@ import pydantic
 from google.auth import exceptions as auth_exceptions
 from google.genai import Client, errors, types
 
-from common.llm.keys import fingerprint, redact, retry_after_from_headers
+from common.llm.keys import fingerprint, redact
 from common.llm.providers.base import (
     LLMRequest,
     LLMResponse,
@@ -39,6 +39,7 @@ from common.llm.providers.base import (
     ProviderUnavailable,
     RateLimited,
 )
+from common.retry import retry_after_from_headers
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials

@@ -21,7 +21,7 @@ from typing import Any
 
 import openai
 
-from common.llm.keys import fingerprint, redact, retry_after_from_headers
+from common.llm.keys import fingerprint, redact
 from common.llm.providers.base import (
     LLMRequest,
     LLMResponse,
@@ -29,6 +29,7 @@ from common.llm.providers.base import (
     ProviderUnavailable,
     RateLimited,
 )
+from common.retry import retry_after_from_headers
 
 DEFAULT_MODEL = "gpt-4o-mini"
 """Model used when neither the request nor the recipe names one."""
