@@ -13,6 +13,7 @@ import polars as pl
 from common import layout
 from common.errors import TransientError
 from common.ports import BlobStore
+from common.ports.blobstore import BlobNotFound
 from common.processors.base import LEAD_KEY
 from common.steps.context import StepContext
 from common.steps.io import read_frame, side_by_side
@@ -23,14 +24,24 @@ IGNORE = "ignore_reason"
 def read_shards(blobs: BlobStore, keys: list[str]) -> list[pl.DataFrame]:
     """The shard objects ``keys``, read side by side (`io.side_by_side`), in order.
 
+    One request an object: a missing one is told by the read itself, not by an
+    existence check before it.
+
     Raises:
         TransientError: some are not written yet (their steps are still running).
     """
-    there = side_by_side(blobs.exists, keys)
-    missing = [key for key, found in zip(keys, there, strict=True) if not found]
+
+    def read(key: str) -> pl.DataFrame | None:
+        try:
+            return read_frame(blobs, key)
+        except BlobNotFound:
+            return None
+
+    frames = side_by_side(read, keys)
+    missing = [key for key, frame in zip(keys, frames, strict=True) if frame is None]
     if missing:
         raise TransientError(f"{len(missing)} shard objects are not written yet", where=missing[0])
-    return side_by_side(lambda key: read_frame(blobs, key), keys)
+    return [frame for frame in frames if frame is not None]
 
 
 def merge_shards(
